@@ -1,0 +1,67 @@
+# csi-jfs: the two commands for a fresh machine are `make demo` and `make test`.
+# Tools are installed once into $(CACHE) (outside the checkout), keyed by version.
+SHELL := /bin/bash
+CACHE ?= /var/cache/csi-jfs
+export CSI_JFS_CACHE := $(CACHE)
+export PATH := $(CACHE)/bin:$(PATH)
+DENO := $(CACHE)/bin/deno
+
+.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity demo demo-test e2e cluster-up cluster-down bench compile test
+
+all: test
+
+tools:
+	@hack/install-tools.sh all >/dev/null
+
+deno:
+	@hack/install-tools.sh deno >/dev/null
+
+# Regenerates the TypeScript types from proto/csi.proto (committed; `make check` fails if stale).
+gen: deno
+	@hack/gen-types.sh
+
+fmt: deno
+	$(DENO) fmt
+
+static: deno
+	$(DENO) fmt --check
+	$(DENO) lint
+	$(DENO) check main.ts 'lib/**/*.ts' 'modes/**/*.ts' 'tests/**/*.ts'
+	@hack/gen-types.sh --verify
+
+unit: deno
+	$(DENO) test --quiet --allow-read --allow-write --allow-env --allow-run --allow-net --allow-sys lib/ modes/ tests/unit/
+
+integration: tools
+	$(DENO) test --quiet -A tests/integration/
+
+hostile: tools
+	$(DENO) test --quiet -A tests/hostile/
+
+sanity: tools
+	@tests/sanity/run.sh
+
+demo: tools
+	@hack/demo.sh
+
+demo-test: tools
+	$(DENO) test --quiet -A tests/demo/
+
+cluster-up:
+	@hack/cluster/up.sh
+
+cluster-down:
+	@hack/cluster/down.sh
+
+e2e:
+	@tests/e2e/run.sh
+
+bench: tools
+	@hack/bench.sh
+
+# deno compile fetches its runtime (denort) from a server; where that is reachable this builds dist/csi-jfs.
+compile: deno
+	$(DENO) compile --output dist/csi-jfs --include proto/ --allow-read --allow-write --allow-env --allow-net --allow-sys --allow-ffi --allow-run main.ts
+
+test: tools static unit integration hostile sanity demo-test e2e
+	@echo "make test: all tiers passed"
