@@ -4,10 +4,9 @@
 // The upstream file comes from the Go module proxy (`go mod download`, cached by Go).
 // protobufjs is imported directly (it is @grpc/proto-loader's parser, same pinned version
 // as hack/gen-types.sh); deno.json has no bare mapping for it, hence the inline specifier.
-// deno-lint-ignore-file no-import-prefix
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import protobuf from "npm:protobufjs@7.6.6";
-import descriptorJson from "npm:protobufjs@7.6.6/google/protobuf/descriptor.json" with { type: "json" };
+import protobuf from "protobufjs";
+import descriptorJson from "protobufjs/google/protobuf/descriptor.json" with { type: "json" };
 import { CSI_PROTO_PATH, loadCsi } from "./proto.ts";
 
 const SPEC_MODULE = "github.com/container-storage-interface/spec@v1.12.0";

@@ -2,6 +2,7 @@
 // (cmd/passfd.go getFuseFd/sendFuseFd) with the same FFI bindings; pipes and temp files stand
 // in for /dev/fuse. Needs --allow-ffi (the tests are ignored without it).
 import nodeAssert from "node:assert/strict";
+import { assert, assertEquals } from "../testing/assert.ts";
 import { type FuseFdHolder, startFuseFdHolder } from "./fuse_fd_holder.ts";
 import {
   bindUnix,
@@ -22,11 +23,7 @@ import {
   writeFd,
 } from "./libc_ffi.ts";
 
-// node:assert rather than jsr:@std/assert: jsr is not reachable from the build machines.
-const assert: (cond: unknown, msg?: string) => asserts cond = nodeAssert.ok;
-const assertFalse = (cond: unknown, msg?: string): void => nodeAssert.ok(!cond, msg);
-const assertEquals = <T>(actual: T, expected: T, msg?: string): void =>
-  nodeAssert.deepStrictEqual(actual, expected, msg);
+const assertFalse = (cond: unknown, msg?: string): void => assert(!cond, msg);
 async function assertRejects(
   fn: () => Promise<unknown>,
   // deno-lint-ignore no-explicit-any

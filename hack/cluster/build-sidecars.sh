@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the CSI sidecars the cluster runs beside csi-jfs into $CACHE/csi-sidecars/bin as
+# static binaries (once per version; later calls return at once): csi-provisioner and
+# csi-resizer from their released Go modules, and the registrar and livenessprobe stand-ins
+# from hack/images/sidecars/. Their go.mod files carry replace directives, so
+# `go install mod@version` refuses them: the module source is downloaded and built in place.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+export PATH=/usr/local/go/bin:$PATH
+SIDECAR_SRC=$(cd "$HERE_CLUSTER/../images/sidecars" && pwd)
+
+# build_module NAME MODULE VERSION PACKAGE_DIR
+build_module() {
+  local name=$1 module=$2 version=$3 pkg=$4
+  local out="$CACHE/csi-sidecars/$name-$version"
+  if [ ! -x "$out/$name" ]; then
+    log "$name $version: building from the Go module proxy"
+    local src work
+    src=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    [ -n "$src" ] || die "go mod download $module@$version gave no source directory"
+    work=$(mktemp -d "$CACHE/csi-sidecars/build-$name.XXXX")
+    cp -r "$src/." "$work" && chmod -R u+w "$work"
+    mkdir -p "$out"
+    (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-s -w -X main.version=$version" -o "$out/$name.tmp" "./$pkg")
+    mv "$out/$name.tmp" "$out/$name"
+    rm -rf "$work"
+  fi
+  ln -sf "$out/$name" "$SIDECAR_BIN/$name"
+}
+
+# build_standin NAME: a stand-in under hack/images/sidecars/NAME, keyed by its source hash.
+build_standin() {
+  local name=$1 key
+  key=$(cd "$SIDECAR_SRC" && cat go.mod go.sum "$name"/*.go | sha256sum | cut -c1-12)
+  local out="$CACHE/csi-sidecars/$name-$key"
+  if [ ! -x "$out/$name" ]; then
+    log "$name (stand-in, source $key): building"
+    mkdir -p "$out"
+    (cd "$SIDECAR_SRC" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/$name.tmp" "./$name")
+    mv "$out/$name.tmp" "$out/$name"
+  fi
+  ln -sf "$out/$name" "$SIDECAR_BIN/$name"
+}
+
+mkdir -p "$SIDECAR_BIN"
+build_module csi-provisioner "$PROVISIONER_MODULE" "$PROVISIONER_VERSION" cmd/csi-provisioner
+build_module csi-resizer "$RESIZER_MODULE" "$RESIZER_VERSION" cmd/csi-resizer
+build_standin csi-node-driver-registrar
+build_standin livenessprobe
+echo "$SIDECAR_BIN"

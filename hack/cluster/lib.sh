@@ -1,0 +1,56 @@
+# Shared settings and helpers for hack/cluster/*.sh: where things live, logging, waiting.
+# shellcheck shell=bash
+HERE_CLUSTER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.sh
+. "$HERE_CLUSTER/versions.sh"
+
+CACHE=${CSI_JFS_CACHE:-/var/cache/csi-jfs}
+K8S_BIN="$CACHE/k8s-$K8S_VERSION/bin"
+SIDECAR_BIN="$CACHE/csi-sidecars/bin"
+
+# Everything the running cluster owns lives under these two roots; down.sh removes both.
+CLUSTER_ROOT=${CSI_JFS_CLUSTER_ROOT:-/var/lib/csi-jfs-cluster}
+CLUSTER_RUN=${CSI_JFS_CLUSTER_RUN:-/run/csi-jfs-cluster}
+PKI="$CLUSTER_ROOT/pki"
+LOGS="$CLUSTER_ROOT/logs"
+KUBELET_ROOT="$CLUSTER_ROOT/kubelet"
+CONTAINERD_ROOT="$CLUSTER_ROOT/containerd"
+CONTAINERD_SOCK="$CLUSTER_RUN/containerd/containerd.sock"
+KUBECONFIG_ADMIN="$CLUSTER_ROOT/admin.kubeconfig"
+NODE_NAME=127.0.0.1
+API_PORT=6443
+# Not etcd's usual ports, so a Debian etcd service someone started cannot collide.
+ETCD_PORT=12379
+ETCD_PEER_PORT=12380
+# Allocated in etcd only: every client here is pointed at 127.0.0.1:$API_PORT instead.
+SERVICE_CIDR=10.0.0.0/24
+PAUSE_IMAGE=localhost/csi-jfs/pause:3.10.1
+
+log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND once a second until it succeeds.
+wait_for() {
+  local secs=$1 what=$2; shift 2
+  local i
+  for ((i = 0; i < secs; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  die "timed out after ${secs}s waiting for $what"
+}
+
+PIDS="$CLUSTER_RUN/pids"
+# Kernel settings kubelet changes at start; up.sh saves them and down.sh puts them back.
+KUBELET_SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+
+# running NAME: whether the daemon up.sh started as NAME is alive.
+running() {
+  local pid
+  pid=$(cat "$PIDS/$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+ctr_k8s() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }

@@ -1,0 +1,188 @@
+import { join } from "node:path";
+import type { ClientMount, ClientSpec, MountBackend } from "./backend.ts";
+import { clientKey } from "./backend.ts";
+import { mountAt, type Mounter } from "../mount/mounter.ts";
+import { isJuiceFs } from "../mount/mountinfo.ts";
+import { KeyedQueue } from "../locks.ts";
+import { unavailable } from "../csi/errors.ts";
+import { redact } from "../redact.ts";
+import { logger } from "../log.ts";
+import { writeSettingsFile } from "../supervisor/settings_file.ts";
+import { type ProcessTable, SystemProcessTable } from "./process_table.ts";
+
+const log = logger("process-backend");
+
+export interface ProcessBackendOptions {
+  /** Clients live under `<stateDir>/clients/<key>/` (mount point, pid file, log). */
+  stateDir: string;
+  /** How to start this program again, e.g. [".../bin/csi-jfs"]. */
+  selfCommand: string[];
+  mounter: Mounter;
+  processes?: ProcessTable;
+  readyTimeoutMs?: number;
+  /** Extra arguments for every supervisor (log format and level). */
+  supervisorArgs?: string[];
+}
+
+/**
+ * Runs each client as a detached `csi-jfs --mode=mount-supervisor` child, so clients
+ * outlive a restart of this process. The node's mount table and the supervisors' pid
+ * files are the only state: a restarted plugin finds its clients again from them.
+ */
+export class ProcessBackend implements MountBackend {
+  private queue = new KeyedQueue();
+  private processes: ProcessTable;
+  private readyTimeoutMs: number;
+
+  constructor(private opts: ProcessBackendOptions) {
+    this.processes = opts.processes ?? new SystemProcessTable();
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+  }
+
+  private dir(key: string): string {
+    return join(this.opts.stateDir, "clients", key);
+  }
+
+  mountPathOf(key: string): string {
+    return join(this.dir(key), "mnt");
+  }
+
+  private async supervisorPid(key: string): Promise<number | undefined> {
+    const text = await Deno.readTextFile(join(this.dir(key), "supervisor.pid")).catch(() => "");
+    const pid = Number(text.trim());
+    if (!pid) return undefined;
+    return (await this.processes.isSupervisor(pid, this.mountPathOf(key))) ? pid : undefined;
+  }
+
+  /** A live JuiceFS mount answering stat, at the client's mount path. */
+  private async isLive(key: string): Promise<boolean> {
+    const path = this.mountPathOf(key);
+    const entry = await mountAt(this.opts.mounter, path);
+    return !!entry && isJuiceFs(entry) && (await this.opts.mounter.health(path)) === "ok";
+  }
+
+  ensure(spec: ClientSpec): Promise<ClientMount> {
+    const key = clientKey(spec);
+    return this.queue.run(key, async () => {
+      const mountPath = this.mountPathOf(key);
+      const pid = await this.supervisorPid(key);
+      if (await this.isLive(key)) return { key, mountPath };
+      if (pid) {
+        // The supervisor is restarting a crashed client on the held FUSE connection.
+        if (await this.waitLive(key, pid)) return { key, mountPath };
+        log.warn("client {key}: supervisor {pid} did not recover the mount; starting over", { key, pid });
+        await this.stopSupervisor(key, pid);
+      }
+      await this.clearMount(mountPath);
+      await this.start(key, spec);
+      return { key, mountPath };
+    });
+  }
+
+  private async start(key: string, spec: ClientSpec): Promise<void> {
+    const dir = this.dir(key);
+    const mountPath = this.mountPathOf(key);
+    await Deno.mkdir(mountPath, { recursive: true, mode: 0o700 });
+    await Deno.chmod(dir, 0o700);
+    const settingsFile = join(dir, "settings.json");
+    await writeSettingsFile(settingsFile, {
+      settings: spec.settings,
+      mountFlags: spec.mountFlags,
+      mountPoint: mountPath,
+    });
+    const [cmd, ...pre] = this.opts.selfCommand;
+    if (!cmd) throw new Error("selfCommand is empty");
+    const args = [
+      ...pre,
+      "--mode=mount-supervisor",
+      `--settings-file=${settingsFile}`,
+      `--log-file=${join(dir, "supervisor.log")}`,
+      `--fd-socket=${join(dir, "fuse-fd.sock")}`,
+      ...(this.opts.supervisorArgs ?? []),
+    ];
+    const child = new Deno.Command(cmd, {
+      args,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+    child.unref();
+    await Deno.writeTextFile(join(dir, "supervisor.pid"), `${child.pid}\n`);
+    log.info("client {key}: started supervisor {pid} for {fs} at {mountPath}", {
+      key,
+      pid: child.pid,
+      fs: spec.settings.name,
+      mountPath,
+    });
+    if (!(await this.waitLive(key, child.pid))) {
+      const tail = await this.logTail(key);
+      await this.stopSupervisor(key, child.pid);
+      throw unavailable(`JuiceFS client for "${spec.settings.name}" did not mount at ${mountPath}: ${tail}`);
+    }
+  }
+
+  /** Polls until the mount is live; false when the supervisor exits or the time is up. */
+  private async waitLive(key: string, pid: number): Promise<boolean> {
+    const deadline = Date.now() + this.readyTimeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.isLive(key)) return true;
+      if (!(await this.processes.isAlive(pid))) return await this.isLive(key);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    return false;
+  }
+
+  private async logTail(key: string): Promise<string> {
+    const text = await Deno.readTextFile(join(this.dir(key), "supervisor.log")).catch(() => "");
+    const lines = text.trim().split("\n").filter((l) => /error|fatal|fail|warn/i.test(l)).slice(-3);
+    return redact(lines.join(" | ") || "no error logged (see the supervisor log)");
+  }
+
+  private async stopSupervisor(key: string, pid: number): Promise<void> {
+    await this.processes.signal(pid, "SIGTERM");
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await this.processes.isAlive(pid))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (await this.processes.isAlive(pid)) {
+      log.warn("client {key}: supervisor {pid} ignored SIGTERM; killing it", { key, pid });
+      await this.processes.signal(pid, "SIGKILL");
+    }
+  }
+
+  /** Unmounts whatever is left at a client's mount path (a dead mount, an orphan). */
+  private async clearMount(path: string): Promise<void> {
+    for (let i = 0; i < 5 && (await mountAt(this.opts.mounter, path)); i++) {
+      await this.opts.mounter.unmount(path, { lazy: true }).catch((e) =>
+        log.warn("umount {path}: {e}", { path, e: String(e) })
+      );
+    }
+  }
+
+  release(key: string): Promise<void> {
+    return this.queue.run(key, async () => {
+      const pid = await this.supervisorPid(key);
+      if (pid) await this.stopSupervisor(key, pid);
+      await this.clearMount(this.mountPathOf(key));
+      await Deno.remove(this.dir(key), { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+      log.info("client {key}: released", { key });
+    });
+  }
+
+  async list(): Promise<ClientMount[]> {
+    const out: ClientMount[] = [];
+    try {
+      for await (const e of Deno.readDir(join(this.opts.stateDir, "clients"))) {
+        if (e.isDirectory && (await mountAt(this.opts.mounter, this.mountPathOf(e.name)))) {
+          out.push({ key: e.name, mountPath: this.mountPathOf(e.name) });
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,172 @@
+import { parseArgs } from "node:util";
+import { DEFAULT_DRIVER_NAME } from "./csi/identity.ts";
+import type { LogFormat, LogLevel } from "./log.ts";
+
+export const MODES = ["controller", "node", "sidecar-injector", "mount-supervisor"] as const;
+export type Mode = typeof MODES[number];
+
+export interface Config {
+  mode: Mode;
+  endpoint: string;
+  nodeId: string;
+  driverName: string;
+  mountMode: "pod" | "process";
+  stateDir: string;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  juicefs: string;
+  clientReleaseDelayMs: number;
+  adminIdleTimeoutMs: number;
+  settingsFile?: string;
+  logFile?: string;
+  fdSocket?: string;
+}
+
+/** A bad command line: main prints the message on one line and exits 2. */
+export class UsageError extends Error {}
+
+interface FlagSpec {
+  type: "string" | "boolean";
+  help: string;
+  modes: readonly Mode[] | "all";
+  default?: string;
+}
+
+const SERVING: Mode[] = ["controller", "node"];
+const FLAGS: Record<string, FlagSpec> = {
+  mode: { type: "string", help: `role to run: ${MODES.join(" | ")}`, modes: "all" },
+  endpoint: {
+    type: "string",
+    help: "CSI socket (unix:///path)",
+    modes: SERVING,
+    default: "unix:///csi/csi.sock",
+  },
+  nodeid: { type: "string", help: "this node's name (default: hostname)", modes: ["node"] },
+  "driver-name": { type: "string", help: "CSI driver name", modes: SERVING, default: DEFAULT_DRIVER_NAME },
+  "mount-mode": {
+    type: "string",
+    help: "where JuiceFS clients run: process | pod",
+    modes: ["node"],
+    default: "process",
+  },
+  "state-dir": {
+    type: "string",
+    help: "directory for client mount points and state",
+    modes: SERVING,
+    default: "/var/lib/csi-jfs",
+  },
+  "log-format": { type: "string", help: "text | json", modes: "all", default: "text" },
+  "log-level": { type: "string", help: "debug | info | warning | error", modes: "all", default: "info" },
+  juicefs: { type: "string", help: "path of the juicefs client", modes: "all", default: "juicefs" },
+  "client-release-delay": {
+    type: "string",
+    help: "keep an unused client this long before stopping it (e.g. 30s)",
+    modes: ["node"],
+    default: "0s",
+  },
+  "admin-idle-timeout": {
+    type: "string",
+    help: "release the controller's mount of a file system after this idle time",
+    modes: ["controller"],
+    default: "10m",
+  },
+  "settings-file": {
+    type: "string",
+    help: "0600 JSON settings file (else env CSI_JFS_SUPERVISOR_SETTINGS)",
+    modes: ["mount-supervisor"],
+  },
+  "log-file": {
+    type: "string",
+    help: "append logs to this file instead of stderr",
+    modes: ["mount-supervisor"],
+  },
+  "fd-socket": { type: "string", help: "unix socket to hold the FUSE fd on", modes: ["mount-supervisor"] },
+  help: { type: "boolean", help: "show help (with --mode: that mode's flags)", modes: "all" },
+  version: { type: "boolean", help: "print the version", modes: "all" },
+};
+
+export function parseDuration(value: string, flag: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new UsageError(`--${flag}: "${value}" is not a duration like 500ms, 30s, 5m or 1h`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"] ?? 1000;
+  return n * unit;
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${flag}: "${value}" is not one of ${allowed.join(", ")}`);
+  }
+  return value as T;
+}
+
+export function helpText(mode?: Mode): string {
+  const lines = [
+    mode ? `csi-jfs --mode=${mode} [flags]` : "csi-jfs --mode=MODE [flags]",
+    "",
+    "A Kubernetes CSI driver for JuiceFS. Modes: controller, node, sidecar-injector, mount-supervisor.",
+    "",
+    "Flags:",
+  ];
+  for (const [name, f] of Object.entries(FLAGS)) {
+    if (mode && f.modes !== "all" && !f.modes.includes(mode)) continue;
+    const def = f.default !== undefined ? ` (default ${f.default})` : "";
+    lines.push(`  --${name}${f.type === "string" ? "=VALUE" : ""}`.padEnd(32) + f.help + def);
+  }
+  return lines.join("\n");
+}
+
+export type Parsed = { kind: "help"; text: string } | { kind: "version" } | { kind: "run"; config: Config };
+
+/** Parses the command line once; every problem is a UsageError with a one-line reason. */
+export function parseConfig(argv: string[], hostname: () => string = Deno.hostname): Parsed {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, { type: f.type }]));
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split("\n")[0] ?? "bad arguments");
+  }
+  const modeArg = values["mode"] as string | undefined;
+  const mode = modeArg === undefined ? undefined : oneOf(modeArg, MODES, "mode");
+  if (values["version"]) return { kind: "version" };
+  if (values["help"]) return { kind: "help", text: helpText(mode) };
+  if (!mode) throw new UsageError(`--mode is required: one of ${MODES.join(", ")} (see --help)`);
+  for (const [name, v] of Object.entries(values)) {
+    const f = FLAGS[name];
+    if (v !== undefined && f && f.modes !== "all" && !f.modes.includes(mode)) {
+      throw new UsageError(`--${name} does not apply to --mode=${mode}`);
+    }
+  }
+  const str = (name: string): string => (values[name] as string | undefined) ?? FLAGS[name]?.default ?? "";
+  const opt = (name: string): string | undefined => values[name] as string | undefined;
+  const endpoint = str("endpoint");
+  if (!/^unix:\/\/\/?\/.+|^unix:\/.+|^\/.+/.test(endpoint)) {
+    throw new UsageError(`--endpoint: "${endpoint}" is not unix:///absolute/path`);
+  }
+  const stateDir = str("state-dir");
+  if (!stateDir.startsWith("/")) throw new UsageError(`--state-dir: "${stateDir}" is not an absolute path`);
+  const config: Config = {
+    mode,
+    endpoint,
+    nodeId: opt("nodeid") ?? hostname(),
+    driverName: str("driver-name"),
+    mountMode: oneOf(str("mount-mode"), ["pod", "process"] as const, "mount-mode"),
+    stateDir,
+    logFormat: oneOf(str("log-format"), ["text", "json"] as const, "log-format"),
+    logLevel: oneOf(str("log-level"), ["debug", "info", "warning", "error"] as const, "log-level"),
+    juicefs: str("juicefs"),
+    clientReleaseDelayMs: parseDuration(str("client-release-delay"), "client-release-delay"),
+    adminIdleTimeoutMs: parseDuration(str("admin-idle-timeout"), "admin-idle-timeout"),
+    ...(opt("settings-file") ? { settingsFile: opt("settings-file") as string } : {}),
+    ...(opt("log-file") ? { logFile: opt("log-file") as string } : {}),
+    ...(opt("fd-socket") ? { fdSocket: opt("fd-socket") as string } : {}),
+  };
+  if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(config.driverName) || !config.driverName.includes(".")) {
+    throw new UsageError(`--driver-name: "${config.driverName}" is not a DNS-style name like jfs.csi.dev`);
+  }
+  if (!config.nodeId || config.nodeId.length > 256) {
+    throw new UsageError(`--nodeid: "${config.nodeId}" is empty or too long`);
+  }
+  return { kind: "run", config };
+}

@@ -1,0 +1,53 @@
+import { assert, assertEquals } from "./testing/assert.ts";
+import { parseConfig, UsageError } from "./config.ts";
+
+const host = () => "node-a";
+
+Deno.test("parseConfig reads a node command line", () => {
+  const p = parseConfig([
+    "--mode=node",
+    "--endpoint",
+    "unix:///tmp/n.sock",
+    "--mount-mode",
+    "process",
+    "--client-release-delay=30s",
+  ], host);
+  assert(p.kind === "run");
+  assertEquals([p.config.mode, p.config.endpoint, p.config.nodeId, p.config.clientReleaseDelayMs], [
+    "node",
+    "unix:///tmp/n.sock",
+    "node-a",
+    30_000,
+  ]);
+  assertEquals(p.config.driverName, "jfs.csi.dev");
+});
+
+Deno.test("parseConfig answers help and version", () => {
+  const h = parseConfig(["--mode=controller", "--help"], host);
+  assert(h.kind === "help" && h.text.includes("--admin-idle-timeout") && !h.text.includes("--nodeid"));
+  assertEquals(parseConfig(["--version"], host).kind, "version");
+});
+
+Deno.test("parseConfig refuses bad command lines with one-line reasons", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [[], /--mode is required/],
+    [["--mode=frobnicate"], /not one of controller/],
+    [["--mode=node", "--bogus"], /bogus/],
+    [["--mode=node", "--mount-mode=vm"], /--mount-mode/],
+    [["--mode=node", "--client-release-delay=soon"], /not a duration/],
+    [["--mode=node", "--log-format=xml"], /--log-format/],
+    [["--mode=controller", "--nodeid=x"], /does not apply to --mode=controller/],
+    [["--mode=node", "--endpoint=tcp://1.2.3.4:5"], /--endpoint/],
+    [["--mode=node", "--driver-name=Bad_Name"], /--driver-name/],
+    [["--mode=node", "extra"], /./],
+  ];
+  for (const [argv, re] of cases) {
+    try {
+      parseConfig(argv, host);
+      throw new Error(`accepted ${argv.join(" ")}`);
+    } catch (e) {
+      assert(e instanceof UsageError, `${argv.join(" ")}: ${e}`);
+      assert(re.test(e.message) && !e.message.includes("\n"), `${argv.join(" ")}: ${e.message}`);
+    }
+  }
+});

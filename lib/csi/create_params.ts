@@ -1,0 +1,70 @@
+import { invalidArgument } from "./errors.ts";
+import { DELETE_POLICIES, type DeletePolicy } from "../volume_id.ts";
+import { PV_NAME, PVC_NAME, PVC_NAMESPACE } from "../juicefs/path_pattern.ts";
+
+export interface CreateParams {
+  pathPattern?: string;
+  onDelete: DeletePolicy;
+  mountOptions?: string;
+}
+
+const OWN = new Set(["pathPattern", "onDelete", "mountOptions"]);
+// Set by csi-provisioner (--extra-create-metadata); its secret parameters are stripped before us.
+const PROVISIONER = new Set([PVC_NAME, PVC_NAMESPACE, PV_NAME, "csi.storage.k8s.io/pvc/uid"]);
+
+/** StorageClass parameters; anything unknown is refused so a typo does not go unnoticed. */
+export function parseCreateParams(params: Record<string, string> | undefined): CreateParams {
+  const p = params ?? {};
+  for (const k of Object.keys(p)) {
+    if (!OWN.has(k) && !PROVISIONER.has(k)) {
+      throw invalidArgument(`parameter "${k.slice(0, 128)}" is not known; known: ${[...OWN].join(", ")}`);
+    }
+  }
+  const onDelete = p["onDelete"] || "delete";
+  if (!(DELETE_POLICIES as readonly string[]).includes(onDelete)) {
+    throw invalidArgument(
+      `parameter onDelete must be one of ${DELETE_POLICIES.join(", ")}, got "${onDelete.slice(0, 64)}"`,
+    );
+  }
+  return {
+    onDelete: onDelete as DeletePolicy,
+    ...(p["pathPattern"] ? { pathPattern: p["pathPattern"] } : {}),
+    ...(p["mountOptions"] ? { mountOptions: p["mountOptions"] } : {}),
+  };
+}
+
+const MAX_INT64 = (1n << 63n) - 1n;
+
+function parseBytes(v: string | undefined, field: string): bigint {
+  if (v === undefined || v === "") return 0n;
+  if (!/^-?\d+$/.test(v)) throw invalidArgument(`${field} is not an integer`);
+  const n = BigInt(v);
+  if (n < 0n) throw invalidArgument(`${field} must not be negative`);
+  if (n > MAX_INT64) throw invalidArgument(`${field} is out of range`);
+  return n;
+}
+
+export interface Capacity {
+  required: bigint;
+  limit: bigint;
+}
+
+export function parseCapacity(
+  range: { required_bytes?: string; limit_bytes?: string } | null | undefined,
+): Capacity {
+  const required = parseBytes(range?.required_bytes, "capacity_range.required_bytes");
+  const limit = parseBytes(range?.limit_bytes, "capacity_range.limit_bytes");
+  if (limit > 0n && required > limit) {
+    throw invalidArgument(`capacity_range.required_bytes ${required} exceeds limit_bytes ${limit}`);
+  }
+  return { required, limit };
+}
+
+/** The quota to set: the required bytes, else the limit; 0 means no quota. */
+export const chosenCapacity = (c: Capacity): bigint => c.required > 0n ? c.required : c.limit;
+
+/** Whether an existing volume of `bytes` satisfies the range. */
+export const fitsCapacity = (bytes: bigint, c: Capacity): boolean =>
+  (c.required === 0n && c.limit === 0n)
+    ? bytes === 0n
+    : (bytes >= c.required && (c.limit === 0n || bytes <= c.limit));

@@ -1,0 +1,45 @@
+import type { GetPluginInfoResponse } from "./generated/csi/v1/GetPluginInfoResponse.ts";
+import type { GetPluginCapabilitiesResponse } from "./generated/csi/v1/GetPluginCapabilitiesResponse.ts";
+import type { ProbeResponse } from "./generated/csi/v1/ProbeResponse.ts";
+import { logger } from "../log.ts";
+
+const log = logger("identity");
+
+export const DEFAULT_DRIVER_NAME = "jfs.csi.dev";
+export const DRIVER_VERSION = "0.1.0";
+
+/** A readiness check: resolves to a problem description, or undefined when ready. */
+export type ReadinessCheck = () => Promise<string | undefined>;
+
+export class IdentityService {
+  private ready = false;
+
+  constructor(
+    private driverName: string,
+    private withController: boolean,
+    private check: ReadinessCheck,
+  ) {}
+
+  GetPluginInfo(): Promise<GetPluginInfoResponse> {
+    return Promise.resolve({ name: this.driverName, vendor_version: DRIVER_VERSION });
+  }
+
+  GetPluginCapabilities(): Promise<GetPluginCapabilitiesResponse> {
+    return Promise.resolve({
+      capabilities: [
+        ...(this.withController ? [{ service: { type: "CONTROLLER_SERVICE" as const } }] : []),
+        { volume_expansion: { type: "ONLINE" as const } },
+      ],
+    });
+  }
+
+  /** Ready once the tools work; checked until they do, then remembered (Probe is called often). */
+  async Probe(): Promise<ProbeResponse> {
+    if (!this.ready) {
+      const problem = await this.check();
+      if (problem) log.warn("not ready: {problem}", { problem });
+      this.ready = problem === undefined;
+    }
+    return { ready: { value: this.ready } };
+  }
+}

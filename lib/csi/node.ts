@@ -1,0 +1,215 @@
+import { join } from "node:path";
+import type { NodeStageVolumeRequest__Output } from "./generated/csi/v1/NodeStageVolumeRequest.ts";
+import type { NodeUnstageVolumeRequest__Output } from "./generated/csi/v1/NodeUnstageVolumeRequest.ts";
+import type { NodePublishVolumeRequest__Output } from "./generated/csi/v1/NodePublishVolumeRequest.ts";
+import type { NodeUnpublishVolumeRequest__Output } from "./generated/csi/v1/NodeUnpublishVolumeRequest.ts";
+import type { NodeGetVolumeStatsRequest__Output } from "./generated/csi/v1/NodeGetVolumeStatsRequest.ts";
+import type { NodeGetVolumeStatsResponse } from "./generated/csi/v1/NodeGetVolumeStatsResponse.ts";
+import type { NodeGetCapabilitiesResponse } from "./generated/csi/v1/NodeGetCapabilitiesResponse.ts";
+import type { NodeGetInfoResponse } from "./generated/csi/v1/NodeGetInfoResponse.ts";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "./errors.ts";
+import { checkCapability, isReadOnlyMode } from "./capabilities.ts";
+import { decodeVolumeId } from "../volume_id.ts";
+import { settingsFromSecrets } from "../juicefs/settings.ts";
+import { mountFlags } from "../juicefs/mount_options.ts";
+import { checkSubdir } from "../juicefs/subdir.ts";
+import { clientKey, type MountBackend } from "../clients/backend.ts";
+import { mountAt, type Mounter } from "../mount/mounter.ts";
+import { isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
+import type { KeyedLocks } from "../locks.ts";
+import type { ClientReleaser } from "./client_releaser.ts";
+import { volumeStats } from "./volume_stats.ts";
+import { logger } from "../log.ts";
+
+const log = logger("node");
+
+export interface NodeDeps {
+  nodeId: string;
+  backend: MountBackend;
+  mounter: Mounter;
+  locks: KeyedLocks;
+  releaser: ClientReleaser;
+}
+
+function required(value: string, field: string): string {
+  if (!value) throw invalidArgument(`${field} is required`);
+  if (value.includes("\0")) throw invalidArgument(`${field} contains NUL`);
+  return value;
+}
+
+function requiredPath(value: string, field: string): string {
+  required(value, field);
+  if (!value.startsWith("/") || value.split("/").includes("..")) {
+    throw invalidArgument(`${field} must be an absolute path without ".."`);
+  }
+  return value;
+}
+
+/** The volume's directory inside the file system: from our id, or a static PV's `subdir` attribute, else the root. */
+function volumeSubdir(volumeId: string, context: Record<string, string>): string {
+  const ref = decodeVolumeId(volumeId);
+  if (ref) return ref.subdir;
+  const sub = (context["subdir"] ?? context["subPath"] ?? "").replace(/^\/+|\/+$/g, "");
+  return sub ? checkSubdir(sub, "volume attribute subdir") : "";
+}
+
+async function removeDir(path: string): Promise<void> {
+  await Deno.remove(path).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      log.warn("could not remove {path}: {e}", { path, e: String(e) });
+    }
+  });
+}
+
+/**
+ * Stages a volume by binding its directory from the node's shared client for the file
+ * system, publishes by binding the staging path into the pod. Mount table first:
+ * everything already done is success, broken mounts are cleaned and redone.
+ */
+export class NodeService {
+  constructor(private d: NodeDeps) {}
+
+  NodeGetInfo(): Promise<NodeGetInfoResponse> {
+    return Promise.resolve({ node_id: this.d.nodeId, max_volumes_per_node: "0" });
+  }
+
+  NodeGetCapabilities(): Promise<NodeGetCapabilitiesResponse> {
+    const types = [
+      "STAGE_UNSTAGE_VOLUME",
+      "GET_VOLUME_STATS",
+      "VOLUME_CONDITION",
+      "SINGLE_NODE_MULTI_WRITER",
+    ] as const;
+    return Promise.resolve({ capabilities: types.map((type) => ({ rpc: { type } })) });
+  }
+
+  /** The entry at `path` if it is healthy; a broken one is detached first. */
+  private async healthyMountAt(path: string): Promise<MountEntry | undefined> {
+    const entry = await mountAt(this.d.mounter, path);
+    if (!entry) return undefined;
+    if ((await this.d.mounter.health(path)) === "corrupted") {
+      log.warn("{path} is a broken mount (client gone); cleaning it up", { path });
+      await this.d.mounter.unmount(path, { lazy: true });
+      return undefined;
+    }
+    return entry;
+  }
+
+  async NodeStageVolume(req: NodeStageVolumeRequest__Output): Promise<Record<string, never>> {
+    const id = required(req.volume_id, "volume_id");
+    const staging = requiredPath(req.staging_target_path, "staging_target_path");
+    const cap = checkCapability(req.volume_capability);
+    const settings = settingsFromSecrets(req.secrets);
+    const ref = decodeVolumeId(id);
+    if (ref && ref.fsName !== settings.name) {
+      throw invalidArgument(
+        `volume belongs to file system "${ref.fsName}" but the secrets describe "${settings.name}"`,
+      );
+    }
+    const subdir = volumeSubdir(id, req.volume_context);
+    const flags = mountFlags(cap.mount?.mount_flags ?? [], req.volume_context["mountOptions"]);
+    return await this.d.locks.withLock(`stage:${id}`, `volume ${id}`, async () => {
+      const current = await this.healthyMountAt(staging);
+      if (current) {
+        if (current.root === `/${subdir}` || (subdir === "" && current.root === "/")) return {};
+        throw alreadyExists(
+          `staging path ${staging} already holds another mount (${current.source}${current.root})`,
+        );
+      }
+      const spec = { settings, mountFlags: flags };
+      return await this.d.releaser.guard(clientKey(spec), async () => {
+        const client = await this.d.backend.ensure(spec);
+        const source = subdir ? join(client.mountPath, subdir) : client.mountPath;
+        const health = await this.d.mounter.health(source);
+        if (health === "missing") {
+          throw notFound(`volume directory /${subdir} does not exist in file system "${settings.name}"`);
+        }
+        await Deno.mkdir(staging, { recursive: true });
+        await this.d.mounter.bind(source, staging);
+        log.info("staged {id} at {staging} from client {key}", { id, staging, key: client.key });
+        return {};
+      });
+    });
+  }
+
+  async NodeUnstageVolume(req: NodeUnstageVolumeRequest__Output): Promise<Record<string, never>> {
+    const id = required(req.volume_id, "volume_id");
+    const staging = requiredPath(req.staging_target_path, "staging_target_path");
+    await this.d.locks.withLock(`stage:${id}`, `volume ${id}`, async () => {
+      const entry = await mountAt(this.d.mounter, staging);
+      if (entry) {
+        const broken = (await this.d.mounter.health(staging)) === "corrupted";
+        await this.d.mounter.unmount(staging, { lazy: broken });
+      }
+      await removeDir(staging);
+      if (entry) await this.d.releaser.releaseIfUnused(entry.device);
+    });
+    return {};
+  }
+
+  async NodePublishVolume(req: NodePublishVolumeRequest__Output): Promise<Record<string, never>> {
+    const id = required(req.volume_id, "volume_id");
+    const staging = requiredPath(req.staging_target_path, "staging_target_path");
+    const target = requiredPath(req.target_path, "target_path");
+    const cap = checkCapability(req.volume_capability);
+    const readOnly = req.readonly || isReadOnlyMode(cap);
+    return await this.d.locks.withLock(`publish:${target}`, `target ${target}`, async () => {
+      const staged = await mountAt(this.d.mounter, staging);
+      if (!staged) {
+        throw failedPrecondition(`volume ${id} is not staged at ${staging}: NodeStageVolume first`);
+      }
+      if ((await this.d.mounter.health(staging)) === "corrupted") {
+        throw failedPrecondition(
+          `the staging mount ${staging} of volume ${id} is broken: unstage and stage it again`,
+        );
+      }
+      const current = await this.healthyMountAt(target);
+      if (current) {
+        if (current.device === staged.device && current.root === staged.root) {
+          if (isReadOnly(current) === readOnly) return {};
+          throw alreadyExists(`target ${target} is already published with readonly=${isReadOnly(current)}`);
+        }
+        throw alreadyExists(
+          `target ${target} already holds another mount (${current.source}${current.root})`,
+        );
+      }
+      await Deno.mkdir(target, { recursive: true });
+      await this.d.mounter.bind(staging, target, { readOnly });
+      log.info("published {id} at {target}{ro}", { id, target, ro: readOnly ? " read-only" : "" });
+      return {};
+    });
+  }
+
+  async NodeUnpublishVolume(req: NodeUnpublishVolumeRequest__Output): Promise<Record<string, never>> {
+    required(req.volume_id, "volume_id");
+    const target = requiredPath(req.target_path, "target_path");
+    await this.d.locks.withLock(`publish:${target}`, `target ${target}`, async () => {
+      // Stacked binds (a retried publish racing an unpublish) all come off.
+      while (await mountAt(this.d.mounter, target)) {
+        const broken = (await this.d.mounter.health(target)) === "corrupted";
+        await this.d.mounter.unmount(target, { lazy: broken });
+      }
+      await removeDir(target);
+    });
+    return {};
+  }
+
+  async NodeGetVolumeStats(req: NodeGetVolumeStatsRequest__Output): Promise<NodeGetVolumeStatsResponse> {
+    const id = required(req.volume_id, "volume_id");
+    const path = requiredPath(req.volume_path, "volume_path");
+    const health = await this.d.mounter.health(path);
+    if (health === "missing") throw notFound(`volume path ${path} does not exist`);
+    if (health === "corrupted") {
+      return {
+        usage: [],
+        volume_condition: {
+          abnormal: true,
+          message:
+            `the JuiceFS mount at ${path} is broken (transport endpoint is not connected); the client is restarting or gone`,
+        },
+      };
+    }
+    if (!(await mountAt(this.d.mounter, path))) throw notFound(`volume ${id} is not mounted at ${path}`);
+    return await volumeStats(path);
+  }
+}

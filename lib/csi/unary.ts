@@ -1,0 +1,70 @@
+import type * as grpc from "@grpc/grpc-js";
+import { codeName, codeOf, messageOf } from "./errors.ts";
+import { logger } from "../log.ts";
+import { redact } from "../redact.ts";
+
+const log = logger("grpc");
+
+/** A CSI service written as plain async methods, one per RPC. */
+export type AsyncService = Record<string, (req: never) => Promise<unknown>>;
+
+/** Copies a request for the debug log with every `secrets` map masked. */
+export function stripSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripSecrets);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map((
+        [k, v],
+      ) => [k, k === "secrets" && v && typeof v === "object" ? "***" : stripSecrets(v)]),
+    );
+  }
+  return value;
+}
+
+/**
+ * Adapts `async (req) => res` to a grpc-js unary handler and logs one line per call:
+ * method, volume id, duration, resulting code. An error without a gRPC code becomes
+ * INTERNAL here, once.
+ */
+export function unary<Req, Res>(
+  method: string,
+  fn: (req: Req) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const started = performance.now();
+    const req = call.request as Req & { volume_id?: string; name?: string };
+    const volume = req.volume_id || req.name || "-";
+    log.debug("{method} request {request}", { method, request: stripSecrets(req) });
+    fn(req).then(
+      (res) => {
+        const ms = Math.round(performance.now() - started);
+        log.info("{method} volume={volume} code=OK {ms}ms", { method, volume, code: "OK", ms });
+        callback(null, res);
+      },
+      (err: unknown) => {
+        const ms = Math.round(performance.now() - started);
+        const code = codeOf(err);
+        const message = redact(messageOf(err));
+        const line = "{method} volume={volume} code={code} {ms}ms: {message}";
+        const props = { method, volume, code: codeName(code), ms, message };
+        if (codeName(code) === "INTERNAL") log.error(line, props);
+        else log.warn(line, props);
+        callback({ code, details: message, name: "CsiError", message }, null);
+      },
+    );
+  };
+}
+
+/** Builds a grpc-js implementation from an object's methods named after the service's RPCs. */
+export function implement(
+  definition: grpc.ServiceDefinition,
+  service: object,
+): grpc.UntypedServiceImplementation {
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const [name, def] of Object.entries(definition)) {
+    const fn = (service as Record<string, unknown>)[name];
+    if (typeof fn !== "function" || def.requestStream || def.responseStream) continue;
+    impl[name] = unary(name, (req: unknown) => (fn as (r: unknown) => Promise<unknown>).call(service, req));
+  }
+  return impl;
+}

@@ -1,0 +1,115 @@
+import { redact } from "./redact.ts";
+
+export interface RunOptions {
+  /** Extra environment; secret-bearing values go here, never in args. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  stdin?: string;
+  cwd?: string;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs a command to completion. The one door to exec, so tests can swap it. */
+export interface CommandRunner {
+  run(cmd: string, args: string[], opts?: RunOptions): Promise<RunResult>;
+}
+
+export class ExecError extends Error {
+  constructor(readonly cmd: string, readonly args: string[], readonly result: RunResult) {
+    const out = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join(" | ");
+    const why = result.timedOut ? "timed out" : `exited ${result.code}`;
+    super(redact(`${cmd} ${args.join(" ")} ${why}: ${out}`));
+    this.name = "ExecError";
+  }
+}
+
+/** Runs and throws ExecError on a non-zero exit; returns stdout. */
+export async function runOk(
+  runner: CommandRunner,
+  cmd: string,
+  args: string[],
+  opts?: RunOptions,
+): Promise<string> {
+  const r = await runner.run(cmd, args, opts);
+  if (r.code !== 0 || r.timedOut) throw new ExecError(cmd, args, r);
+  return r.stdout;
+}
+
+export class DenoCommandRunner implements CommandRunner {
+  async run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, opts.timeoutMs)
+      : undefined;
+    try {
+      const child = new Deno.Command(cmd, {
+        args,
+        env: opts.env ?? {},
+        stdin: opts.stdin === undefined ? "null" : "piped",
+        stdout: "piped",
+        stderr: "piped",
+        signal: controller.signal,
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      }).spawn();
+      if (opts.stdin !== undefined) {
+        const w = child.stdin.getWriter();
+        await w.write(new TextEncoder().encode(opts.stdin));
+        await w.close();
+      }
+      const out = await child.output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr), timedOut };
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        return { code: 127, stdout: "", stderr: `${cmd}: command not found`, timedOut: false };
+      }
+      throw e;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+}
+
+export interface FakeCall {
+  cmd: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** Records calls and answers from handlers matched on "cmd arg0 arg1 ...". */
+export class FakeRunner implements CommandRunner {
+  readonly calls: FakeCall[] = [];
+  private handlers: Array<[RegExp, (call: FakeCall) => Partial<RunResult>]> = [];
+
+  on(pattern: RegExp, answer: Partial<RunResult> | ((call: FakeCall) => Partial<RunResult>)): this {
+    this.handlers.push([pattern, typeof answer === "function" ? answer : () => answer]);
+    return this;
+  }
+
+  run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const call = { cmd, args, env: opts.env ?? {} };
+    this.calls.push(call);
+    const line = [cmd, ...args].join(" ");
+    for (let i = this.handlers.length - 1; i >= 0; i--) {
+      const h = this.handlers[i];
+      if (h && h[0].test(line)) {
+        return Promise.resolve({ code: 0, stdout: "", stderr: "", timedOut: false, ...h[1](call) });
+      }
+    }
+    return Promise.resolve({ code: 0, stdout: "", stderr: "", timedOut: false });
+  }
+
+  commandLines(): string[] {
+    return this.calls.map((c) => [c.cmd, ...c.args].join(" "));
+  }
+}

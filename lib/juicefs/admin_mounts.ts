@@ -1,0 +1,66 @@
+import type { MountBackend } from "../clients/backend.ts";
+import { clientKey } from "../clients/backend.ts";
+import type { JuiceFsCli } from "./cli.ts";
+import type { FsSettings } from "./settings.ts";
+import { logger } from "../log.ts";
+
+const log = logger("admin-mounts");
+
+/**
+ * The controller's own mounts of each file system (to create, delete and archive
+ * volume directories). One per file system, reused by every call and released after
+ * an idle time, so a warm CreateVolume costs no mount.
+ */
+export class AdminMounts {
+  private known = new Set<string>();
+  private idleTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private inUse = new Map<string, number>();
+
+  constructor(private backend: MountBackend, private cli: JuiceFsCli, private idleMs: number) {}
+
+  /**
+   * Runs `fn` with the mount path of the file system's root, formatting the file system
+   * first when it is new and `format` is allowed; `fn` gets undefined for an unformatted
+   * file system when it is not.
+   */
+  async withMount<T>(
+    settings: FsSettings,
+    opts: { format: boolean },
+    fn: (root: string | undefined) => Promise<T>,
+  ): Promise<T> {
+    const spec = { settings, mountFlags: [] };
+    const key = clientKey(spec);
+    if (!this.known.has(key)) {
+      if (opts.format) await this.cli.ensureFormatted(settings);
+      else if (!(await this.cli.status(settings)).formatted) return await fn(undefined);
+      this.known.add(key);
+    }
+    clearTimeout(this.idleTimers.get(key));
+    this.inUse.set(key, (this.inUse.get(key) ?? 0) + 1);
+    try {
+      return await fn((await this.backend.ensure(spec)).mountPath);
+    } finally {
+      const n = (this.inUse.get(key) ?? 1) - 1;
+      this.inUse.set(key, n);
+      if (n === 0) this.scheduleRelease(key);
+    }
+  }
+
+  private scheduleRelease(key: string): void {
+    if (this.idleMs <= 0) return;
+    const t = setTimeout(() => {
+      this.idleTimers.delete(key);
+      if (this.inUse.get(key)) return;
+      log.info("releasing idle admin mount {key}", { key });
+      this.backend.release(key).catch((e) => log.warn("release {key}: {e}", { key, e: String(e) }));
+    }, this.idleMs);
+    Deno.unrefTimer(t);
+    this.idleTimers.set(key, t);
+  }
+
+  async releaseAll(): Promise<void> {
+    for (const t of this.idleTimers.values()) clearTimeout(t);
+    this.idleTimers.clear();
+    for (const m of await this.backend.list()) await this.backend.release(m.key);
+  }
+}

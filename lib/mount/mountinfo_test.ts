@@ -1,0 +1,27 @@
+import { assertEquals } from "../testing/assert.ts";
+import { findMount, parseMountinfo } from "./mountinfo.ts";
+
+const SAMPLE = [
+  "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
+  "90 22 0:52 / /var/lib/csi-jfs/clients/abc/mnt rw,relatime shared:50 - fuse.juicefs JuiceFS:vol rw,user_id=0,group_id=0",
+  "91 22 0:52 /pvc-1 /var/lib/kubelet/plugins/x/globalmount rw,relatime shared:50 - fuse.juicefs JuiceFS:vol rw",
+  "92 22 0:52 /pvc-1 /var/lib/kubelet/pods/p/volumes/x/mount ro,relatime shared:50 - fuse.juicefs JuiceFS:vol rw",
+  "93 22 0:60 / /mnt/with\\040space rw - tmpfs tmpfs rw",
+  "garbage line",
+].join("\n");
+
+Deno.test("parseMountinfo reads fields, binds and escapes", () => {
+  const m = parseMountinfo(SAMPLE);
+  assertEquals(m.length, 5);
+  const cases: Array<[string, string, string, string, boolean]> = [
+    ["/var/lib/csi-jfs/clients/abc/mnt", "0:52", "/", "fuse.juicefs", false],
+    ["/var/lib/kubelet/plugins/x/globalmount", "0:52", "/pvc-1", "fuse.juicefs", false],
+    ["/var/lib/kubelet/pods/p/volumes/x/mount", "0:52", "/pvc-1", "fuse.juicefs", true],
+    ["/mnt/with space", "0:60", "/", "tmpfs", false],
+  ];
+  for (const [path, dev, root, fs, ro] of cases) {
+    const e = findMount(m, path);
+    assertEquals([e?.device, e?.root, e?.fsType, e?.options.includes("ro")], [dev, root, fs, ro], path);
+  }
+  assertEquals(findMount(m, "/nope"), undefined);
+});

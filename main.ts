@@ -1,0 +1,65 @@
+import { DRIVER_VERSION } from "./lib/csi/identity.ts";
+import { type Config, parseConfig, UsageError } from "./lib/config.ts";
+import { logger, setupLogging } from "./lib/log.ts";
+import { redact } from "./lib/redact.ts";
+import { runController } from "./modes/controller.ts";
+import { runNode } from "./modes/node.ts";
+import { runMountSupervisor } from "./modes/mount_supervisor.ts";
+import { runSidecarInjector } from "./modes/sidecar_injector.ts";
+
+async function logStream(config: Config): Promise<WritableStream<Uint8Array>> {
+  if (!config.logFile) return Deno.stderr.writable;
+  const f = await Deno.open(config.logFile, { create: true, append: true, mode: 0o600 });
+  return f.writable;
+}
+
+function run(config: Config): Promise<number> {
+  switch (config.mode) {
+    case "controller":
+      return runController(config);
+    case "node":
+      return runNode(config);
+    case "mount-supervisor":
+      return runMountSupervisor(config);
+    case "sidecar-injector":
+      return runSidecarInjector(config);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseConfig(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`csi-jfs: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (parsed.kind === "help") {
+    console.log(parsed.text);
+    return 0;
+  }
+  if (parsed.kind === "version") {
+    console.log(`csi-jfs ${DRIVER_VERSION}`);
+    return 0;
+  }
+  const config = parsed.config;
+  setupLogging(config.logFormat, config.logLevel, await logStream(config));
+  try {
+    return await run(config);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`csi-jfs: ${e.message}`);
+      return 2;
+    }
+    logger().fatal("{mode} failed: {error}", {
+      mode: config.mode,
+      error: redact(String((e as Error)?.stack ?? e)),
+    });
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
