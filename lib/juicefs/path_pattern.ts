@@ -23,7 +23,9 @@ export function renderPathPattern(
   params: Record<string, string>,
 ): string {
   if (pattern === undefined || pattern === "") {
-    if (volumeName.includes("/")) throw invalidArgument(`volume name "${volumeName.slice(0, 128)}" must not contain "/"`);
+    if (volumeName.includes("/")) {
+      throw invalidArgument(`volume name "${volumeName.slice(0, 128)}" must not contain "/"`);
+    }
     return checkSubdir(volumeName, "volume name");
   }
   if (pattern.length > 1024) throw invalidArgument("parameter pathPattern is longer than 1024 bytes");

@@ -16,6 +16,7 @@ export function subdirProblem(path: string): string | undefined {
   if (path.includes("\0")) return "contains NUL";
   if (path.startsWith("/")) return "is absolute";
   const segments = path.split("/");
+  if (segments[0] === RESERVED_TOP) return `uses the reserved directory ${RESERVED_TOP}`;
   for (const s of segments) {
     if (s === "") return "has an empty segment";
     if (s === "." || s === "..") return `has a "${s}" segment`;
@@ -24,7 +25,6 @@ export function subdirProblem(path: string): string | undefined {
       return `has a segment "${s.slice(0, 64)}" with characters outside A-Z a-z 0-9 . _ -`;
     }
   }
-  if (segments[0] === RESERVED_TOP) return `uses the reserved directory ${RESERVED_TOP}`;
   return undefined;
 }
 
