@@ -5,7 +5,7 @@
 # points every k8s.io/* staging module at ./staging, so a wrapper module requires it and
 # replaces each staging module with its published v0.N.P twin.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 have_all() { local b; for b in "${BINS[@]}"; do [ -x "$K8S_BIN/$b" ] || return 1; done; }

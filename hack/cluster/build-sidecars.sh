@@ -5,7 +5,7 @@
 # from hack/images/sidecars/. Their go.mod files carry replace directives, so
 # `go install mod@version` refuses them: the module source is downloaded and built in place.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export PATH=/usr/local/go/bin:$PATH
 SIDECAR_SRC=$(cd "$HERE_CLUSTER/../images/sidecars" && pwd)
 

@@ -5,7 +5,7 @@
 # mount, network namespace or container of it is left. Exits non-zero if something is.
 # The last logs are kept in /tmp/csi-jfs-cluster-logs for a post-mortem. Idempotent.
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Extra directories whose mounts are ours too (the e2e suite's shared JuiceFS data dir).
 EXTRA_ROOTS=${CSI_JFS_CLUSTER_EXTRA_ROOTS:-}
 SAVED_LOGS=/tmp/csi-jfs-cluster-logs

@@ -3,7 +3,7 @@
 # $CLUSTER_ROOT (once: an existing CA is kept, so a second `up` reuses everything).
 # One CA signs every serving and client certificate; all of them name 127.0.0.1 only.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mkdir -p "$PKI" && chmod 700 "$PKI"
 cd "$PKI"

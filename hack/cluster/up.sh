@@ -6,7 +6,7 @@
 # State: $CLUSTER_ROOT (/var/lib/csi-jfs-cluster) and $CLUSTER_RUN (/run/csi-jfs-cluster),
 # both removed by down.sh. Binaries are cached under $CACHE (/var/cache/csi-jfs), by version.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 IMAGES_DIR=$(cd "$HERE_CLUSTER/../images" && pwd)
 [ "$(id -u)" = 0 ] || die "run as root (the node needs mounts, cgroups and containerd)"
 start=$SECONDS

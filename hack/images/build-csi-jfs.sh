@@ -6,7 +6,7 @@
 #      with its npm dependencies cached in DENO_DIR=/opt/csi-jfs/deno-dir.
 # Entrypoint /opt/csi-jfs/bin/csi-jfs. Imports it into the cluster's containerd.
 set -euo pipefail
-. "$(dirname "$0")/oci.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/oci.sh"
 REPO=$(cd "$HERE_CLUSTER/../.." && pwd)
 REF=${CSI_JFS_IMAGE:-localhost/csi-jfs/csi-jfs:e2e}
 DENO_BIN=$(readlink -f "$CACHE/bin/deno")
@@ -14,7 +14,7 @@ JUICEFS_BIN=$(readlink -f "$CACHE/bin/juicefs")
 [ -x "$DENO_BIN" ] || die "no deno at $CACHE/bin/deno: run hack/install-tools.sh deno"
 [ -x "$JUICEFS_BIN" ] || die "no juicefs at $CACHE/bin/juicefs: run hack/install-tools.sh juicefs"
 
-rootfs=$("$(dirname "$0")/build-rootfs.sh")
+rootfs=$("$(dirname "${BASH_SOURCE[0]}")/build-rootfs.sh")
 
 tools_key=$(printf '%s %s\n' "$DENO_BIN" "$JUICEFS_BIN" | cat - <(stat -c '%s %Y' "$DENO_BIN" "$JUICEFS_BIN") |
   sha256sum | cut -c1-16)

@@ -2,7 +2,7 @@
 # The pod sandbox ("pause") image containerd uses ($PAUSE_IMAGE): Kubernetes' own pause.c from
 # the k8s.io/kubernetes module at $K8S_VERSION, compiled static, cached by version.
 set -euo pipefail
-. "$(dirname "$0")/oci.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/oci.sh"
 out="$CACHE/k8s-$K8S_VERSION/pause"
 if [ ! -x "$out" ]; then
   src=$(cd /tmp && GOFLAGS=-mod=mod /usr/local/go/bin/go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |

@@ -4,7 +4,7 @@
 # Cached as $CACHE/images/rootfs-<key>.tar, the key hashing everything that shapes the root;
 # prints the layer tar's path.
 set -euo pipefail
-. "$(dirname "$0")/oci.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/oci.sh"
 SUITE=bookworm
 MIRROR=${CSI_JFS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=util-linux,mount,fuse3,procps,ca-certificates,sqlite3

@@ -3,7 +3,7 @@
 # otherwise empty root) and the test pods' app image (Debian's busybox-static), imported into
 # the cluster's containerd under localhost/csi-jfs/.
 set -euo pipefail
-. "$(dirname "$0")/oci.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/oci.sh"
 "$HERE_CLUSTER/build-sidecars.sh" >/dev/null
 
 static_image "localhost/csi-jfs/csi-provisioner:$PROVISIONER_VERSION" '["/csi-provisioner"]' \

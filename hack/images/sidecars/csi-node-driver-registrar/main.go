@@ -27,10 +27,11 @@ import (
 )
 
 type registrar struct {
+	registerapi.UnimplementedRegistrationServer
 	driverName, endpoint string
 }
 
-func (r registrar) GetInfo(context.Context, *registerapi.InfoRequest) (*registerapi.PluginInfo, error) {
+func (r *registrar) GetInfo(context.Context, *registerapi.InfoRequest) (*registerapi.PluginInfo, error) {
 	log.Printf("kubelet asked for plugin info: %s at %s", r.driverName, r.endpoint)
 	return &registerapi.PluginInfo{
 		Type:              registerapi.CSIPlugin,
@@ -40,7 +41,7 @@ func (r registrar) GetInfo(context.Context, *registerapi.InfoRequest) (*register
 	}, nil
 }
 
-func (r registrar) NotifyRegistrationStatus(_ context.Context, s *registerapi.RegistrationStatus) (*registerapi.RegistrationStatusResponse, error) {
+func (r *registrar) NotifyRegistrationStatus(_ context.Context, s *registerapi.RegistrationStatus) (*registerapi.RegistrationStatusResponse, error) {
 	if !s.PluginRegistered {
 		log.Printf("kubelet refused the registration of %s: %s; exiting so the container restarts", r.driverName, s.Error)
 		os.Exit(1)
@@ -105,7 +106,7 @@ func main() {
 		log.Fatalf("listening on %s: %v", socket, err)
 	}
 	server := grpc.NewServer()
-	registerapi.RegisterRegistrationServer(server, registrar{driverName: name, endpoint: *kubeletPath})
+	registerapi.RegisterRegistrationServer(server, &registrar{driverName: name, endpoint: *kubeletPath})
 	go func() {
 		if err := server.Serve(lis); err != nil {
 			log.Fatalf("serving %s: %v", socket, err)
