@@ -30,7 +30,7 @@ static: deno
 	@hack/gen-types.sh --verify
 
 unit: deno
-	$(DENO) test --quiet --allow-read --allow-write --allow-env --allow-run --allow-net --allow-sys lib/ modes/ tests/unit/
+	$(DENO) test --quiet -A lib/ modes/
 
 integration: tools
 	$(DENO) test --quiet -A tests/integration/
@@ -61,7 +61,7 @@ bench: tools
 
 # deno compile fetches its runtime (denort) from a server; where that is reachable this builds dist/csi-jfs.
 compile: deno
-	$(DENO) compile --output dist/csi-jfs --include proto/ --allow-read --allow-write --allow-env --allow-net --allow-sys --allow-ffi --allow-run main.ts
+	$(DENO) compile --output dist/csi-jfs --include proto/ --allow-all main.ts
 
 test: tools static unit integration hostile sanity demo-test e2e
 	@echo "make test: all tiers passed"

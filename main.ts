@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = parsed.config;
-  setupLogging(config.logFormat, config.logLevel, await logStream(config));
+  await setupLogging(config.logFormat, config.logLevel, await logStream(config));
   try {
     return await run(config);
   } catch (e) {

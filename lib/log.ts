@@ -1,5 +1,5 @@
 import {
-  configureSync,
+  configure,
   getJsonLinesFormatter,
   getLogger,
   getStreamSink,
@@ -18,15 +18,16 @@ function redacting(format: TextFormatter): TextFormatter {
   return (record: LogRecord) => redact(format(record));
 }
 
-export function setupLogging(
+export async function setupLogging(
   format: LogFormat,
   level: LogLevel = "info",
   stream = Deno.stderr.writable,
-): void {
-  const formatter = format === "json"
-    ? getJsonLinesFormatter()
-    : getTextFormatter({ timestamp: "date-time-tz" });
-  configureSync({
+): Promise<void> {
+  const formatter = format === "json" ? getJsonLinesFormatter() : getTextFormatter({
+    timestamp: "date-time-tz",
+    value: (v: unknown) => typeof v === "string" ? v : JSON.stringify(v) ?? String(v),
+  });
+  await configure({
     reset: true,
     sinks: { stderr: getStreamSink(stream, { formatter: redacting(formatter) }) },
     loggers: [

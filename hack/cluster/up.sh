@@ -114,6 +114,9 @@ state = "$CLUSTER_RUN/containerd"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # This machine grants root no CAP_SYS_RESOURCE, so no process may lower its OOM score
+  # below containerd's (kubelet asks -998 for sandboxes): clamp instead of failing runc.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -196,7 +196,10 @@ export class NodeService {
 
   async NodeGetVolumeStats(req: NodeGetVolumeStatsRequest__Output): Promise<NodeGetVolumeStatsResponse> {
     const id = required(req.volume_id, "volume_id");
-    const path = requiredPath(req.volume_path, "volume_path");
+    const path = required(req.volume_path, "volume_path");
+    if (!path.startsWith("/")) {
+      throw notFound(`volume path "${path.slice(0, 256)}" is not an absolute path; no volume is there`);
+    }
     const health = await this.d.mounter.health(path);
     if (health === "missing") throw notFound(`volume path ${path} does not exist`);
     if (health === "corrupted") {
