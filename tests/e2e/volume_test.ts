@@ -53,6 +53,7 @@ Deno.test({
   ignore,
   fn: () =>
     explain(async () => {
+      assert(pvName, "needs the bound claim (first test)");
       const r = await runPod(shellPod(
         NS,
         "writer",
@@ -85,6 +86,7 @@ Deno.test({
   ignore,
   fn: () =>
     explain(async () => {
+      assert(pvName, "needs the bound claim (first test)");
       const r = await runPod(shellPod(
         NS,
         "read-only",
@@ -106,6 +108,7 @@ Deno.test({
   ignore,
   fn: () =>
     explain(async () => {
+      assert(pvName, "needs the bound claim (first test)");
       const before = await dfKiB("df-before");
       await kubectl([
         "-n",
@@ -132,7 +135,7 @@ Deno.test({
   ignore,
   fn: () =>
     explain(async () => {
-      assert(pvName, "needs the provisioned volume (first test)");
+      assert(pvName, "needs the bound claim (first test)");
       await kubectl(["-n", NS, "delete", "pvc", CLAIM, "--wait=true", "--timeout=120s"]);
       await waitFor(`PV ${pvName} to be deleted`, async () => {
         return (await getOrUndefined(["get", "pv", pvName])) === undefined ? true : undefined;
