@@ -11,6 +11,7 @@ E2E_DATA=/var/lib/csi-jfs-e2e  # the Secret's metaurl and bucket live here (over
 TEST_NS=csi-jfs-e2e
 started_cluster=
 deployed=
+summary=
 phase() { printf '\n[e2e %s] == %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 t0=$SECONDS
 
@@ -44,6 +45,7 @@ cleanup() {
   fi
   [ "$leaks" = 0 ] || { log "e2e: leaks found (above)"; [ "$rc" != 0 ] || rc=1; }
   log "e2e: done in $((SECONDS - t0))s, exit $rc"
+  [ -z "$summary" ] || echo "$summary"  # the closing line: the suite's counts
   exit "$rc"
 }
 trap cleanup EXIT
@@ -120,9 +122,7 @@ if [ "$suite_rc" != 0 ] && [ -n "$deployed" ]; then
     kubectl_admin -n csi-jfs logs -l "app=$app" --all-containers --prefix --tail=80 >&2 2>/dev/null || true
   done
 fi
-summary=$(sed 's/\x1b\[[0-9;]*m//g' "$LOGS/e2e-suite.log" | grep -E '^(ok|FAILED) \| ' | tail -1)
-passed=$(echo "$summary" | grep -oE '[0-9]+ passed' | cut -d' ' -f1)
-failed=$(echo "$summary" | grep -oE '[0-9]+ failed' | cut -d' ' -f1)
-ignored=$(echo "$summary" | grep -oE '[0-9]+ ignored' | cut -d' ' -f1)
-echo "e2e: ${passed:-0} passed, ${failed:-0} failed, ${ignored:-0} skipped"
+count() { sed 's/\x1b\[[0-9;]*m//g' "$LOGS/e2e-suite.log" | grep -E '^(ok|FAILED) \| ' | tail -1 |
+  grep -oE "[0-9]+ $1" | cut -d' ' -f1 || true; }
+summary="e2e: $(count passed | grep . || echo 0) passed, $(count failed | grep . || echo 0) failed, $(count ignored | grep . || echo 0) skipped"
 exit "$suite_rc"
