@@ -2,7 +2,7 @@
 // (sqlite3 metadata, a local directory as object storage) and talks CSI to them.
 import * as grpc from "@grpc/grpc-js";
 import { loadCsi } from "../../lib/csi/proto.ts";
-import { codeName } from "../../lib/csi/errors.ts";
+import { call, CallError, mountCapability } from "../../lib/csi/client.ts";
 import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -10,32 +10,7 @@ export const CACHE = Deno.env.get("CSI_JFS_CACHE") ?? "/var/cache/csi-jfs";
 export const JUICEFS = `${CACHE}/bin/juicefs`;
 
 const csi = loadCsi().csi.v1;
-
-/** A CSI error as the caller sees it: the gRPC code name and the message. */
-export class CallError extends Error {
-  constructor(readonly code: string, readonly details: string) {
-    super(`${code}: ${details}`);
-  }
-}
-
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
-
-/** Calls a unary method and resolves with the response, or rejects with a CallError. */
-export function call<T = Record<string, unknown>>(
-  client: grpc.Client,
-  method: string,
-  req: unknown,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const fn = (client as unknown as Record<string, Unary>)[method];
-    if (!fn) return reject(new Error(`no method ${method}`));
-    fn.call(
-      client,
-      req,
-      (err, res) => err ? reject(new CallError(codeName(err.code), err.details)) : resolve(res as T),
-    );
-  });
-}
+export { call, CallError };
 
 /** Resolves with the code name of the rejection ("OK" on success). */
 export async function codeOfCall(p: Promise<unknown>): Promise<string> {
@@ -143,9 +118,7 @@ export function mountsUnder(dir: string): string[] {
   return parseMountinfo(text).map((e) => e.mountPoint).filter((p) => p.startsWith(dir)).sort().reverse();
 }
 
-export function mountCap(mode = "SINGLE_NODE_WRITER", flags: string[] = []) {
-  return { mount: { mount_flags: flags }, access_mode: { mode } };
-}
+export const mountCap = mountCapability;
 
 export async function sh(cmd: string): Promise<{ code: number; out: string }> {
   const r = await new Deno.Command("bash", { args: ["-c", cmd], stdout: "piped", stderr: "piped" }).output();
