@@ -28,7 +28,6 @@ export function runController(config: Config): Promise<number> {
     config,
     runner,
     (csi) => ({ definition: csi.csi.v1.Controller.service, impl: controller }),
-    true,
     () => admin.releaseAll(),
   );
 }

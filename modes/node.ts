@@ -38,7 +38,6 @@ export function runNode(config: Config): Promise<number> {
     config,
     runner,
     (csi) => ({ definition: csi.csi.v1.Node.service, impl: node }),
-    false,
     () => Promise.resolve(releaser.stop()),
   );
 }

@@ -26,11 +26,10 @@ export async function serveUntilSignal(
   config: Config,
   runner: CommandRunner,
   extra: (csi: ReturnType<typeof loadCsi>) => ServiceBinding,
-  withController: boolean,
   cleanup: () => Promise<void>,
 ): Promise<number> {
   const csi = loadCsi();
-  const identity = new IdentityService(config.driverName, withController, toolsCheck(runner, config.juicefs));
+  const identity = new IdentityService(config.driverName, toolsCheck(runner, config.juicefs));
   const server = await serveUnix(config.endpoint, [
     { definition: csi.csi.v1.Identity.service, impl: identity },
     extra(csi),

@@ -12,7 +12,8 @@ IMAGES_DIR=$(cd "$HERE_CLUSTER/../images" && pwd)
 start=$SECONDS
 
 step_packages() {
-  local want=(containerd runc containernetworking-plugins etcd-server openssl curl) missing=() p
+  local want=(containerd runc containernetworking-plugins etcd-server openssl curl jq gcc libc6-dev
+    debootstrap busybox-static) missing=() p
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -eq 0 ]; then log "packages: present"; return; fi
   log "packages: apt-get install ${missing[*]}"

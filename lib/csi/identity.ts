@@ -16,7 +16,6 @@ export class IdentityService {
 
   constructor(
     private driverName: string,
-    private withController: boolean,
     private check: ReadinessCheck,
   ) {}
 
@@ -24,10 +23,14 @@ export class IdentityService {
     return Promise.resolve({ name: this.driverName, vendor_version: DRIVER_VERSION });
   }
 
+  /**
+   * The plugin's capabilities as a whole, answered the same by every mode: the
+   * controller service exists even when this process serves only the node.
+   */
   GetPluginCapabilities(): Promise<GetPluginCapabilitiesResponse> {
     return Promise.resolve({
       capabilities: [
-        ...(this.withController ? [{ service: { type: "CONTROLLER_SERVICE" as const } }] : []),
+        { service: { type: "CONTROLLER_SERVICE" as const } },
         { volume_expansion: { type: "ONLINE" as const } },
       ],
     });

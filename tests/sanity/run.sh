@@ -53,6 +53,7 @@ csi-sanity \
   --csi.testvolumeexpandsize=$((20 * 1024 * 1024 * 1024)) \
   --ginkgo.timeout=20m \
   "$@" >"$work/sanity.out" 2>&1 || status=$?
+[ -n "${SANITY_REPORT:-}" ] && cp "$work/sanity.out" "$SANITY_REPORT"
 grep -E "^(Ran|PASS|FAIL|SUCCESS|\[FAIL\]|  \[FAIL\])|Summarizing|Passed|Skipped" "$work/sanity.out" || true
 if [ $status -ne 0 ]; then
   tail -150 "$work/sanity.out"
