@@ -24,9 +24,9 @@ fmt: deno
 	$(DENO) fmt
 
 static: deno
-	$(DENO) fmt --check
+	@$(DENO) fmt --check
 	$(DENO) lint
-	$(DENO) check main.ts 'lib/**/*.ts' 'modes/**/*.ts' 'tests/**/*.ts'
+	$(DENO) check --quiet main.ts lib/ modes/ tests/ hack/
 	@hack/gen-types.sh --verify
 
 unit: deno
@@ -63,5 +63,6 @@ bench: tools
 compile: deno
 	$(DENO) compile --output dist/csi-jfs --include proto/ --allow-all main.ts
 
-test: tools static unit integration hostile sanity demo-test e2e
-	@echo "make test: all tiers passed"
+# Every tier; the last line adds up the counts ("test: N passed, N failed").
+test:
+	@hack/test-all.sh
