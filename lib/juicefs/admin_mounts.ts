@@ -2,6 +2,7 @@ import type { MountBackend } from "../clients/backend.ts";
 import { clientKey } from "../clients/backend.ts";
 import type { JuiceFsCli } from "./cli.ts";
 import type { FsSettings } from "./settings.ts";
+import { KeyedQueue } from "../locks.ts";
 import { logger } from "../log.ts";
 
 const log = logger("admin-mounts");
@@ -15,6 +16,7 @@ export class AdminMounts {
   private known = new Set<string>();
   private idleTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private inUse = new Map<string, number>();
+  private checks = new KeyedQueue();
 
   constructor(private backend: MountBackend, private cli: JuiceFsCli, private idleMs: number) {}
 
@@ -30,11 +32,15 @@ export class AdminMounts {
   ): Promise<T> {
     const spec = { settings, mountFlags: [] };
     const key = clientKey(spec);
-    if (!this.known.has(key)) {
+    // One check (and at most one format) per file system, even for concurrent first calls.
+    const formatted = await this.checks.run(key, async () => {
+      if (this.known.has(key)) return true;
       if (opts.format) await this.cli.ensureFormatted(settings);
-      else if (!(await this.cli.status(settings)).formatted) return await fn(undefined);
+      else if (!(await this.cli.status(settings)).formatted) return false;
       this.known.add(key);
-    }
+      return true;
+    });
+    if (!formatted) return await fn(undefined);
     clearTimeout(this.idleTimers.get(key));
     this.inUse.set(key, (this.inUse.get(key) ?? 0) + 1);
     try {
