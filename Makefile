@@ -6,7 +6,7 @@ export CSI_JFS_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
 DENO := $(CACHE)/bin/deno
 
-.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity demo demo-test e2e cluster-up cluster-down bench compile test
+.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity demo demo-test e2e cluster-up cluster-down compile test
 
 all: test
 
@@ -55,9 +55,6 @@ cluster-down:
 
 e2e:
 	@tests/e2e/run.sh
-
-bench: tools
-	@hack/bench.sh
 
 # deno compile fetches its runtime (denort) from a server; where that is reachable this builds dist/csi-jfs.
 compile: deno
