@@ -42,25 +42,35 @@ export async function runOk(
 }
 
 export class DenoCommandRunner implements CommandRunner {
+  /** After a timeout's SIGTERM, how long before the whole process group gets SIGKILL. */
+  constructor(private killGraceMs = 2_000) {}
+
   async run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-    const controller = new AbortController();
     let timedOut = false;
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, opts.timeoutMs)
-      : undefined;
+    const timers: Array<ReturnType<typeof setTimeout>> = [];
     try {
+      // Its own process group, so a timeout ends forked children that hold the pipes too.
       const child = new Deno.Command(cmd, {
         args,
         env: opts.env ?? {},
         stdin: opts.stdin === undefined ? "null" : "piped",
         stdout: "piped",
         stderr: "piped",
-        signal: controller.signal,
+        detached: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
       }).spawn();
+      const killGroup = (sig: Deno.Signal) => {
+        try {
+          Deno.kill(-child.pid, sig);
+        } catch { /* already gone */ }
+      };
+      if (opts.timeoutMs) {
+        timers.push(setTimeout(() => {
+          timedOut = true;
+          killGroup("SIGTERM");
+          timers.push(setTimeout(() => killGroup("SIGKILL"), this.killGraceMs));
+        }, opts.timeoutMs));
+      }
       if (opts.stdin !== undefined) {
         const w = child.stdin.getWriter();
         await w.write(new TextEncoder().encode(opts.stdin));
@@ -75,7 +85,7 @@ export class DenoCommandRunner implements CommandRunner {
       }
       throw e;
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
+      timers.forEach(clearTimeout);
     }
   }
 }

@@ -164,7 +164,12 @@ export class ProcessBackend implements MountBackend {
     return this.queue.run(key, async () => {
       const pid = await this.supervisorPid(key);
       if (pid) await this.stopSupervisor(key, pid);
-      await this.clearMount(this.mountPathOf(key));
+      const mountPath = this.mountPathOf(key);
+      await this.clearMount(mountPath);
+      if (await mountAt(this.opts.mounter, mountPath)) {
+        // Removing the directory now would delete the file system's data through the mount.
+        throw unavailable(`could not unmount the JuiceFS client at ${mountPath}; leaving it in place`);
+      }
       await Deno.remove(this.dir(key), { recursive: true }).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });

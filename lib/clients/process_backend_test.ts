@@ -197,7 +197,6 @@ Deno.test("process backend: release never signals a pid that is no longer our su
 // release() should check mountAt() again after clearMount() and throw instead of removing.
 Deno.test({
   name: "process backend: release never deletes through a mount it could not take off",
-  ignore: true,
   fn: () =>
     withState(async ({ backend, mounter, mountPath }) => {
       mounter.addMount(mountPath);

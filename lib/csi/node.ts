@@ -117,18 +117,27 @@ export class NodeService {
         );
       }
       const spec = { settings, mountFlags: flags };
-      return await this.d.releaser.guard(clientKey(spec), async () => {
-        const client = await this.d.backend.ensure(spec);
-        const source = subdir ? join(client.mountPath, subdir) : client.mountPath;
-        const health = await this.d.mounter.health(source);
-        if (health === "missing") {
-          throw notFound(`volume directory /${subdir} does not exist in file system "${settings.name}"`);
-        }
-        await Deno.mkdir(staging, { recursive: true });
-        await this.d.mounter.bind(source, staging);
-        log.info("staged {id} at {staging} from client {key}", { id, staging, key: client.key });
-        return {};
-      });
+      let clientPath: string | undefined;
+      try {
+        return await this.d.releaser.guard(clientKey(spec), async () => {
+          const client = await this.d.backend.ensure(spec);
+          clientPath = client.mountPath;
+          const source = subdir ? join(client.mountPath, subdir) : client.mountPath;
+          const health = await this.d.mounter.health(source);
+          if (health === "missing") {
+            throw notFound(`volume directory /${subdir} does not exist in file system "${settings.name}"`);
+          }
+          await Deno.mkdir(staging, { recursive: true });
+          await this.d.mounter.bind(source, staging);
+          log.info("staged {id} at {staging} from client {key}", { id, staging, key: client.key });
+          return {};
+        });
+      } catch (e) {
+        // A client started for this stage alone must not outlive its failure.
+        const own = clientPath ? await mountAt(this.d.mounter, clientPath) : undefined;
+        if (own) await this.d.releaser.releaseIfUnused(own.device).catch(() => {});
+        throw e;
+      }
     });
   }
 

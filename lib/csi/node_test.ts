@@ -215,7 +215,6 @@ Deno.test("node: stage of a volume whose directory is missing is NOT_FOUND", asy
 // that failed (NOT_FOUND, a failing bind) keeps running with no volume, for good.
 Deno.test({
   name: "node: a stage that fails after starting a client does not leave it running",
-  ignore: true,
   fn: () =>
     withNode(async ({ stage, backend, mounter }) => {
       await assertCsiError(() => stage({ volume_id: volId("gone") }), Code.NOT_FOUND);

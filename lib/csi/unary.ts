@@ -35,7 +35,8 @@ export function unary<Req, Res>(
     const req = call.request as Req & { volume_id?: string; name?: string };
     const volume = req.volume_id || req.name || "-";
     log.debug("{method} request {request}", { method, request: stripSecrets(req) });
-    fn(req).then(
+    // A handler that throws before returning a promise is answered like one that rejects.
+    Promise.resolve().then(() => fn(req)).then(
       (res) => {
         const ms = Math.round(performance.now() - started);
         log.info("{method} volume={volume} code=OK {ms}ms", { method, volume, code: "OK", ms });

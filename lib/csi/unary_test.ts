@@ -73,7 +73,6 @@ Deno.test("unary: the handler gets the request unchanged (secrets included)", as
 // `Promise.resolve().then(() => fn(req))` (or a try around the call) would keep the contract.
 Deno.test({
   name: "unary: a handler that throws synchronously is still answered INTERNAL",
-  ignore: true,
   fn: async () => {
     const sync = unary("NodeGetInfo", (_req: object): Promise<unknown> => {
       throw new Error("not async");

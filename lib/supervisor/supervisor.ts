@@ -76,6 +76,8 @@ export class Supervisor {
         // No connection to resume: a new client would mount on top of the dead one.
         await this.deps.mounter.unmount(this.s.mountPoint, { lazy: true }).catch(() => {});
       }
+      // stop() may have come while we looked at the mount point: start nothing then.
+      if (this.stopping) break;
       const started = this.deps.now();
       this.current = this.deps.spawnClient(juicefsMountArgs(this.s), this.clientEnv());
       log.info("juicefs client {pid} started for {fs} at {mp} (restart {n}, {how})", {

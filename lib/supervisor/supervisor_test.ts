@@ -244,7 +244,6 @@ Deno.test("supervisor: secrets go to the client by env; argv holds none", async 
 // Checking `this.stopping` again just before spawnClient fixes it.
 Deno.test({
   name: "supervisor: stop() while the loop checks the mount point starts no client",
-  ignore: true,
   fn: async () => {
     const h = harness();
     const list = h.mounter.list.bind(h.mounter);
