@@ -1,0 +1,205 @@
+// Hostile DeleteVolume, ControllerExpandVolume and ValidateVolumeCapabilities requests against
+// the real driver: missing fields, malformed and forged volume ids (traversal, the reserved
+// directory, NUL, 10 KiB), secrets of another file system, bad capacities. DeleteVolume of an
+// id that is not a volume is OK and deletes nothing; the others answer NOT_FOUND. DeleteVolume
+// runs last so that a wrongly destructive case cannot mask the others.
+import { assert, assertEquals } from "../../lib/testing/assert.ts";
+import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
+import {
+  assertNoSecretLeak,
+  assertRootHolds,
+  bug,
+  type Case,
+  fsRoot,
+  GiB,
+  guardOutside,
+  MAX_INT64,
+  runCases,
+  withCredentials,
+} from "./support.ts";
+
+const INVALID = "INVALID_ARGUMENT";
+const LEGIT = "jfs1/itfs/delete/legit";
+
+/** Ids that name no volume of this driver, each for its own reason. */
+const NOT_VOLUMES: Array<[string, string]> = [
+  ["a `..` traversal", "jfs1/itfs/delete/../../x"],
+  ["a traversal out of a real volume", "jfs1/itfs/delete/legit/../../etc"],
+  ["an absolute subdir", "jfs1/itfs/delete//etc"],
+  ["the reserved directory", "jfs1/itfs/delete/.csi-jfs"],
+  ["the volume records", "jfs1/itfs/delete/.csi-jfs/volumes"],
+  ["a percent-encoded traversal", "jfs1/itfs/delete/%2e%2e/%2e%2e/etc"],
+  ["a NUL after a real volume", "jfs1/itfs/delete/legit\0"],
+  ["a newline after a real volume", "jfs1/itfs/delete/legit\n"],
+  ["fullwidth full stops", "jfs1/itfs/delete/\uFF0E\uFF0E/etc"],
+  ["a 10 KiB id of this driver's form", `jfs1/itfs/delete/${"d/".repeat(5119)}d`],
+  ["a 10 KiB id of no known form", "x".repeat(10 * 1024)],
+  ["an unknown delete policy", "jfs1/itfs/shred/legit"],
+  ["an upper-case file system name", "jfs1/ITFS/delete/legit"],
+  ["another id version", "jfs2/itfs/delete/legit"],
+  ["no subdir", "jfs1/itfs/delete/"],
+];
+
+function cases(d: Driver, root: string): Case[] {
+  const secrets = d.secrets;
+  const other = { ...secrets, name: "otherfs" };
+  const caps = [mountCap()];
+  const c = (method: string, name: string, code: string, req: Record<string, unknown>): Case => ({
+    name,
+    method,
+    req,
+    code,
+  });
+  const expand = (name: string, code: string, over: Record<string, unknown>) =>
+    c("ControllerExpandVolume", name, code, {
+      volume_id: LEGIT,
+      capacity_range: { required_bytes: String(2 * Number(GiB)) },
+      secrets,
+      ...over,
+    });
+  const validate = (name: string, code: string, over: Record<string, unknown>) =>
+    c("ValidateVolumeCapabilities", name, code, {
+      volume_id: LEGIT,
+      volume_capabilities: caps,
+      secrets,
+      ...over,
+    });
+  const memberSurvives = async () => {
+    assert((await Deno.lstat(`${root}/team/member`)).isDirectory, "volume team/member survives");
+  };
+  return [
+    expand("an empty request", INVALID, { volume_id: "", capacity_range: null, secrets: {} }),
+    expand("no volume_id", INVALID, { volume_id: "" }),
+    expand("no capacity_range", INVALID, { capacity_range: null }),
+    expand("a capacity_range of zeroes", INVALID, { capacity_range: {} }),
+    expand("a negative required_bytes", INVALID, { capacity_range: { required_bytes: "-1" } }),
+    expand("limit_bytes below required_bytes", INVALID, {
+      capacity_range: { required_bytes: String(3 * Number(GiB)), limit_bytes: GiB },
+    }),
+    expand("required_bytes of 2^63 (arrives negative)", INVALID, {
+      capacity_range: { required_bytes: "9223372036854775808" },
+    }),
+    expand("no secrets", INVALID, { secrets: {} }),
+    expand("secrets of another file system", INVALID, { secrets: other }),
+    ...NOT_VOLUMES.map(([what, id]) => expand(`an id with ${what}`, "NOT_FOUND", { volume_id: id })),
+    expand("a well-formed id of a volume never created", "NOT_FOUND", {
+      volume_id: "jfs1/itfs/delete/never-created",
+    }),
+    // BUG F: Expand of the forged parent id sets a quota on "team" and writes a volume record
+    // for it (ControllerExpandVolume); expected NOT_FOUND, no record.
+    bug(expand("a forged id naming the parent of another volume", "NOT_FOUND", {
+      volume_id: "jfs1/itfs/delete/team",
+    })),
+    // BUG B: juicefs 1.3.1 reads --capacity 9223372036854775807B as "no limit" (it rounds to
+    // 2^63 as a float): the driver answers OK with capacity_bytes 2^63-1 and records it, while
+    // the quota stays 1 GiB (ControllerExpandVolume). Expected OUT_OF_RANGE for a capacity the
+    // file system cannot enforce.
+    bug(
+      expand("required_bytes of 2^63-1", "OUT_OF_RANGE", { capacity_range: { required_bytes: MAX_INT64 } }),
+    ),
+    {
+      ...expand("a shrink request", "OK", { capacity_range: { required_bytes: "1" } }),
+      then: (o) => assertEquals(o.response?.capacity_bytes, GiB, "the quota is never lowered"),
+    },
+
+    validate("an empty request", INVALID, { volume_id: "", volume_capabilities: [], secrets: {} }),
+    validate("no volume_id", INVALID, { volume_id: "" }),
+    validate("no volume_capabilities", INVALID, { volume_capabilities: [] }),
+    validate("secrets of another file system", INVALID, { secrets: other }),
+    ...NOT_VOLUMES.map(([what, id]) => validate(`an id with ${what}`, "NOT_FOUND", { volume_id: id })),
+    validate("a well-formed id of a volume never created", "NOT_FOUND", {
+      volume_id: "jfs1/itfs/delete/never-created",
+    }),
+    {
+      ...validate("a block capability", "OK", {
+        volume_capabilities: [{ block: {}, access_mode: { mode: "SINGLE_NODE_WRITER" } }],
+      }),
+      then: (o) => {
+        assert(!o.response?.confirmed, "a block capability is not confirmed");
+        assert(String(o.response?.message).includes("block"), "the response says why");
+      },
+    },
+    {
+      ...validate("a legitimate request after all the above", "OK", {}),
+      then: (o) => assert(o.response?.confirmed, "confirmed"),
+    },
+
+    // DeleteVolume: the spec wants OK for an id that is not a volume, and nothing deleted.
+    c("DeleteVolume", "an empty request", INVALID, {}),
+    c("DeleteVolume", "no secrets for an id of this driver", INVALID, { volume_id: "jfs1/itfs/delete/gone" }),
+    c("DeleteVolume", "secrets of another file system", INVALID, { volume_id: LEGIT, secrets: other }),
+    ...NOT_VOLUMES.map(([what, id]) =>
+      c("DeleteVolume", `an id with ${what}`, "OK", { volume_id: id, secrets })
+    ),
+    c("DeleteVolume", "a well-formed id of a volume never created", "OK", {
+      volume_id: "jfs1/itfs/delete/never-created",
+      secrets,
+    }),
+    // BUG F: an id that decodes is trusted as a volume. "team" was never created (it only
+    // holds volume team/member), yet DeleteVolume runs `juicefs rmr` on it (applyDeletePolicy)
+    // and volume team/member is gone. Expected: OK and nothing removed (no record).
+    bug({
+      ...c("DeleteVolume", "a forged id naming the parent of another volume", "OK", {
+        volume_id: "jfs1/itfs/delete/team",
+        secrets,
+      }),
+      then: memberSurvives,
+    }),
+    // The link is followed by nothing: the host directory it points at stays intact (guard).
+    c("DeleteVolume", "an id naming a planted symlink to a host directory", "OK", {
+      volume_id: "jfs1/itfs/delete/planted",
+      secrets,
+    }),
+
+    c("ControllerPublishVolume", "an RPC the driver does not offer", "UNIMPLEMENTED", { volume_id: LEGIT }),
+    c("ListVolumes", "an RPC the driver does not offer", "UNIMPLEMENTED", { starting_token: "../.." }),
+    c("CreateSnapshot", "an RPC the driver does not offer", "UNIMPLEMENTED", {
+      source_volume_id: "jfs1/itfs/delete/../../x",
+      name: "..",
+    }),
+  ];
+}
+
+Deno.test({
+  name: "hostile input: DeleteVolume, ControllerExpandVolume, ValidateVolumeCapabilities",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const d = await startDriver();
+    const secrets = withCredentials(d);
+    const guard = await guardOutside(d);
+    const seen: string[] = [];
+    try {
+      for (const [name, params] of [["legit", {}], ["pv-member", { pathPattern: "team/member" }]] as const) {
+        await call(d.controller, "CreateVolume", {
+          name,
+          capacity_range: { required_bytes: GiB },
+          volume_capabilities: [mountCap()],
+          parameters: params,
+          secrets,
+        });
+      }
+      const root = await fsRoot(d);
+      await Deno.writeTextFile(`${root}/legit/data`, "keep me");
+      await Deno.writeTextFile(`${root}/team/member/data`, "keep me");
+      // A user of the file system (a pod with a static PV of its root) plants a link to the host.
+      await Deno.symlink(guard.sentinelDir, `${root}/planted`);
+
+      await runCases(t, d, cases(d, root), seen);
+
+      await t.step("nothing outside the legitimate volume directories changed", async () => {
+        await guard.check();
+        await Deno.remove(`${root}/planted`).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });
+        await assertRootHolds(d, ["legit", "team/member"]);
+        assertEquals(await Deno.readTextFile(`${root}/legit/data`), "keep me");
+        assertEquals(await Deno.readTextFile(`${root}/team/member/data`), "keep me");
+      });
+      await t.step("no secret in any message or log line", () => assertNoSecretLeak(d, seen));
+    } finally {
+      await d.stop();
+      await guard.cleanup();
+    }
+  },
+});
