@@ -8,7 +8,9 @@ import type { ControllerExpandVolumeResponse } from "./generated/csi/v1/Controll
 import type { ValidateVolumeCapabilitiesRequest__Output } from "./generated/csi/v1/ValidateVolumeCapabilitiesRequest.ts";
 import type { ValidateVolumeCapabilitiesResponse } from "./generated/csi/v1/ValidateVolumeCapabilitiesResponse.ts";
 import type { ControllerGetCapabilitiesResponse } from "./generated/csi/v1/ControllerGetCapabilitiesResponse.ts";
-import { alreadyExists, invalidArgument, notFound } from "./errors.ts";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "./errors.ts";
+import { isLinkFree } from "../mount/paths.ts";
+import { mountFlags } from "../juicefs/mount_options.ts";
 import { capabilityProblem, checkCapabilities } from "./capabilities.ts";
 import { chosenCapacity, fitsCapacity, parseCapacity, parseCreateParams } from "./create_params.ts";
 import { decodeVolumeId, encodeVolumeId, type VolumeRef } from "../volume_id.ts";
@@ -37,6 +39,15 @@ async function exists(path: string): Promise<boolean> {
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
+  }
+}
+
+/** Refuses a volume directory reached through a symbolic link planted in the file system. */
+async function requireLinkFree(root: string, subdir: string): Promise<void> {
+  if (!(await isLinkFree(join(root, subdir)))) {
+    throw failedPrecondition(
+      `volume directory /${subdir} is or lies under a symbolic link; refusing to use it`,
+    );
   }
 }
 
@@ -75,11 +86,13 @@ export class ControllerService {
     if (name.length > MAX_NAME || name.includes("\0")) {
       throw invalidArgument(`name is longer than ${MAX_NAME} bytes or contains NUL`);
     }
-    checkCapabilities(req.volume_capabilities);
+    const caps = checkCapabilities(req.volume_capabilities);
     if (req.volume_content_source) {
       throw invalidArgument("volume_content_source (snapshots, clones) is not supported");
     }
     const params = parseCreateParams(req.parameters);
+    // Refused now rather than at every stage of the volume.
+    for (const cap of caps) mountFlags(cap.mount?.mount_flags ?? [], params.mountOptions);
     const capacity = parseCapacity(req.capacity_range);
     const settings = settingsFromSecrets(req.secrets);
     const subdir = renderPathPattern(params.pathPattern, name, req.parameters);
@@ -114,7 +127,9 @@ export class ControllerService {
             }
             return response(have);
           }
-          await this.d.cli.setQuota(settings, subdir, bytes);
+          await requireLinkFree(root, subdir);
+          if (bytes > 0n) await this.d.cli.setQuota(settings, subdir, bytes);
+          else await Deno.mkdir(join(root, subdir), { recursive: true });
           // Pods run as any user: the volume root must be writable by them, as with JuiceFS CSI.
           await Deno.chmod(join(root, subdir), 0o777);
           await writeRecord(root, {
@@ -147,8 +162,10 @@ export class ControllerService {
       () =>
         this.d.admin.withMount(settings, { format: false }, async (root) => {
           if (!root) return;
-          const dir = join(root, ref.subdir);
-          if (await exists(dir)) await this.applyDeletePolicy(root, ref, settings);
+          // Only a directory this driver created (it has a record) is ever deleted or moved.
+          if (!(await readRecord(root, ref.subdir))) return;
+          await requireLinkFree(root, ref.subdir);
+          if (await exists(join(root, ref.subdir))) await this.applyDeletePolicy(root, ref, settings);
           await removeRecord(root, ref.subdir);
         }),
     );
@@ -198,9 +215,10 @@ export class ControllerService {
       `volume directory /${ref.subdir}`,
       () =>
         this.d.admin.withMount(settings, { format: false }, async (root) => {
-          if (!root || !(await exists(join(root, ref.subdir)))) {
+          if (!root || !(await readRecord(root, ref.subdir)) || !(await exists(join(root, ref.subdir)))) {
             throw notFound(`volume "${id}" does not exist`);
           }
+          await requireLinkFree(root, ref.subdir);
           const rec = await readRecord(root, ref.subdir);
           const have = rec ? BigInt(rec.capacityBytes) : 0n;
           if (have >= want && have > 0n) {
@@ -231,7 +249,8 @@ export class ControllerService {
       const found = await this.d.admin.withMount(
         settings,
         { format: false },
-        async (root) => !!root && (await exists(join(root, ref.subdir))),
+        async (root) =>
+          !!root && !!(await readRecord(root, ref.subdir)) && (await exists(join(root, ref.subdir))),
       );
       if (!found) throw notFound(`volume "${id}" does not exist`);
     }

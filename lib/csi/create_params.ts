@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.ts";
+import { invalidArgument, outOfRange } from "./errors.ts";
 import { DELETE_POLICIES, type DeletePolicy } from "../volume_id.ts";
 import { PV_NAME, PVC_NAME, PVC_NAMESPACE } from "../juicefs/path_pattern.ts";
 
@@ -60,8 +60,17 @@ export function parseCapacity(
   return { required, limit };
 }
 
+/** JuiceFS reads quotas as float64 bytes: keep them where that is exact enough (1 EiB). */
+export const MAX_QUOTA = 1n << 60n;
+
 /** The quota to set: the required bytes, else the limit; 0 means no quota. */
-export const chosenCapacity = (c: Capacity): bigint => c.required > 0n ? c.required : c.limit;
+export function chosenCapacity(c: Capacity): bigint {
+  const bytes = c.required > 0n ? c.required : c.limit;
+  if (bytes > MAX_QUOTA) {
+    throw outOfRange(`a capacity of ${bytes} bytes is above the largest quota, ${MAX_QUOTA} bytes (1 EiB)`);
+  }
+  return bytes;
+}
 
 /** Whether an existing volume of `bytes` satisfies the range. */
 export const fitsCapacity = (bytes: bigint, c: Capacity): boolean =>

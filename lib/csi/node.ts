@@ -12,10 +12,18 @@ import { checkCapability, isReadOnlyMode } from "./capabilities.ts";
 import { decodeVolumeId } from "../volume_id.ts";
 import { settingsFromSecrets } from "../juicefs/settings.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
-import { checkSubdir } from "../juicefs/subdir.ts";
+import {
+  checkMountTarget,
+  echo,
+  removeMountDir,
+  required,
+  requiredPath,
+  volumeSubdir,
+} from "./node_paths.ts";
+import { isLinkFree, pathKind } from "../mount/paths.ts";
 import { clientKey, type MountBackend } from "../clients/backend.ts";
 import { mountAt, type Mounter } from "../mount/mounter.ts";
-import { isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
+import { isJuiceFs, isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
 import type { KeyedLocks } from "../locks.ts";
 import type { ClientReleaser } from "./client_releaser.ts";
 import { volumeStats } from "./volume_stats.ts";
@@ -29,36 +37,6 @@ export interface NodeDeps {
   mounter: Mounter;
   locks: KeyedLocks;
   releaser: ClientReleaser;
-}
-
-function required(value: string, field: string): string {
-  if (!value) throw invalidArgument(`${field} is required`);
-  if (value.includes("\0")) throw invalidArgument(`${field} contains NUL`);
-  return value;
-}
-
-function requiredPath(value: string, field: string): string {
-  required(value, field);
-  if (!value.startsWith("/") || value.split("/").includes("..")) {
-    throw invalidArgument(`${field} must be an absolute path without ".."`);
-  }
-  return value;
-}
-
-/** The volume's directory inside the file system: from our id, or a static PV's `subdir` attribute, else the root. */
-function volumeSubdir(volumeId: string, context: Record<string, string>): string {
-  const ref = decodeVolumeId(volumeId);
-  if (ref) return ref.subdir;
-  const sub = (context["subdir"] ?? context["subPath"] ?? "").replace(/^\/+|\/+$/g, "");
-  return sub ? checkSubdir(sub, "volume attribute subdir") : "";
-}
-
-async function removeDir(path: string): Promise<void> {
-  await Deno.remove(path).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      log.warn("could not remove {path}: {e}", { path, e: String(e) });
-    }
-  });
 }
 
 /**
@@ -108,7 +86,8 @@ export class NodeService {
     }
     const subdir = volumeSubdir(id, req.volume_context);
     const flags = mountFlags(cap.mount?.mount_flags ?? [], req.volume_context["mountOptions"]);
-    return await this.d.locks.withLock(`stage:${id}`, `volume ${id}`, async () => {
+    return await this.d.locks.withLock(`stage:${id}`, `volume ${echo(id)}`, async () => {
+      await checkMountTarget(staging, "staging_target_path");
       const current = await this.healthyMountAt(staging);
       if (current) {
         if (current.root === `/${subdir}` || (subdir === "" && current.root === "/")) return {};
@@ -127,6 +106,12 @@ export class NodeService {
           if (health === "missing") {
             throw notFound(`volume directory /${subdir} does not exist in file system "${settings.name}"`);
           }
+          if (!(await isLinkFree(source))) {
+            // A link planted inside the file system could bind any directory of the host.
+            throw failedPrecondition(
+              `volume directory /${subdir} of "${settings.name}" is or lies under a symbolic link`,
+            );
+          }
           await Deno.mkdir(staging, { recursive: true });
           await this.d.mounter.bind(source, staging);
           log.info("staged {id} at {staging} from client {key}", { id, staging, key: client.key });
@@ -141,16 +126,37 @@ export class NodeService {
     });
   }
 
+  /**
+   * A mount the driver may take off: a JuiceFS bind (broken ones included). Anything
+   * else at a path handed to us is someone else's and stays.
+   */
+  private async ownMountAt(path: string, field: string): Promise<MountEntry | undefined> {
+    const entry = await mountAt(this.d.mounter, path);
+    if (entry && !isJuiceFs(entry)) {
+      throw failedPrecondition(
+        `${field} ${echo(path)} holds a ${entry.fsType} mount that is not a JuiceFS volume`,
+      );
+    }
+    return entry;
+  }
+
   async NodeUnstageVolume(req: NodeUnstageVolumeRequest__Output): Promise<Record<string, never>> {
     const id = required(req.volume_id, "volume_id");
     const staging = requiredPath(req.staging_target_path, "staging_target_path");
-    await this.d.locks.withLock(`stage:${id}`, `volume ${id}`, async () => {
-      const entry = await mountAt(this.d.mounter, staging);
+    await this.d.locks.withLock(`stage:${id}`, `volume ${echo(id)}`, async () => {
+      if ((await pathKind(staging)) === "other") return; // a file is nothing we staged: leave it
+      await checkMountTarget(staging, "staging_target_path");
+      const entry = await this.ownMountAt(staging, "staging_target_path");
       if (entry) {
+        if ((await this.d.backend.list()).some((c) => c.mountPath === staging)) {
+          throw failedPrecondition(
+            `staging_target_path ${echo(staging)} is a shared client's own mount point`,
+          );
+        }
         const broken = (await this.d.mounter.health(staging)) === "corrupted";
         await this.d.mounter.unmount(staging, { lazy: broken });
       }
-      await removeDir(staging);
+      await removeMountDir(staging);
       if (entry) await this.d.releaser.releaseIfUnused(entry.device);
     });
     return {};
@@ -162,14 +168,19 @@ export class NodeService {
     const target = requiredPath(req.target_path, "target_path");
     const cap = checkCapability(req.volume_capability);
     const readOnly = req.readonly || isReadOnlyMode(cap);
-    return await this.d.locks.withLock(`publish:${target}`, `target ${target}`, async () => {
+    return await this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
+      await checkMountTarget(staging, "staging_target_path");
+      await checkMountTarget(target, "target_path");
       const staged = await mountAt(this.d.mounter, staging);
-      if (!staged) {
-        throw failedPrecondition(`volume ${id} is not staged at ${staging}: NodeStageVolume first`);
+      const clients = await this.d.backend.list();
+      if (!staged || !isJuiceFs(staged) || clients.some((c) => c.mountPath === staging)) {
+        throw failedPrecondition(
+          `volume ${echo(id)} is not staged at ${echo(staging)}: NodeStageVolume first`,
+        );
       }
       if ((await this.d.mounter.health(staging)) === "corrupted") {
         throw failedPrecondition(
-          `the staging mount ${staging} of volume ${id} is broken: unstage and stage it again`,
+          `the staging mount ${staging} of volume ${echo(id)} is broken: unstage and stage it again`,
         );
       }
       const current = await this.healthyMountAt(target);
@@ -192,13 +203,18 @@ export class NodeService {
   async NodeUnpublishVolume(req: NodeUnpublishVolumeRequest__Output): Promise<Record<string, never>> {
     required(req.volume_id, "volume_id");
     const target = requiredPath(req.target_path, "target_path");
-    await this.d.locks.withLock(`publish:${target}`, `target ${target}`, async () => {
+    await this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
+      if ((await pathKind(target)) === "other") return; // a file is nothing we published: leave it
+      await checkMountTarget(target, "target_path");
+      if ((await this.d.backend.list()).some((c) => c.mountPath === target)) {
+        throw failedPrecondition(`target_path ${echo(target)} is a shared client's own mount point`);
+      }
       // Stacked binds (a retried publish racing an unpublish) all come off.
-      while (await mountAt(this.d.mounter, target)) {
+      while (await this.ownMountAt(target, "target_path")) {
         const broken = (await this.d.mounter.health(target)) === "corrupted";
         await this.d.mounter.unmount(target, { lazy: broken });
       }
-      await removeDir(target);
+      await removeMountDir(target);
     });
     return {};
   }
@@ -207,10 +223,15 @@ export class NodeService {
     const id = required(req.volume_id, "volume_id");
     const path = required(req.volume_path, "volume_path");
     if (!path.startsWith("/")) {
-      throw notFound(`volume path "${path.slice(0, 256)}" is not an absolute path; no volume is there`);
+      throw notFound(`volume path "${echo(path)}" is not an absolute path; no volume is there`);
     }
     const health = await this.d.mounter.health(path);
-    if (health === "missing") throw notFound(`volume path ${path} does not exist`);
+    if (health === "missing") throw notFound(`volume path ${echo(path)} does not exist`);
+    const entry = await mountAt(this.d.mounter, path);
+    const ref = decodeVolumeId(id);
+    if (!entry || !isJuiceFs(entry) || (ref && entry.root !== `/${ref.subdir}`)) {
+      throw notFound(`volume ${echo(id)} is not mounted at ${echo(path)}`);
+    }
     if (health === "corrupted") {
       return {
         usage: [],
@@ -221,7 +242,6 @@ export class NodeService {
         },
       };
     }
-    if (!(await mountAt(this.d.mounter, path))) throw notFound(`volume ${id} is not mounted at ${path}`);
     return await volumeStats(path);
   }
 }

@@ -8,15 +8,20 @@ const log = logger("grpc");
 /** A CSI service written as plain async methods, one per RPC. */
 export type AsyncService = Record<string, (req: never) => Promise<unknown>>;
 
-/** Copies a request for the debug log with every `secrets` map masked. */
-export function stripSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripSecrets);
+const SECRETISH = /(secret|password|passwd|token|access-key|credential)/i;
+
+/**
+ * Copies a request for the debug log with every `secrets` map masked, and any mount flag
+ * or parameter whose name looks secret-bearing (they are refused later, but logged first).
+ */
+export function stripSecrets(value: unknown, key = ""): unknown {
+  if (key === "secrets" && value && typeof value === "object") return "***";
+  if (typeof value === "string" && SECRETISH.test(value) && /mount_flags|mountOptions/.test(key)) {
+    return "***";
+  }
+  if (Array.isArray(value)) return value.map((v) => stripSecrets(v, key));
   if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map((
-        [k, v],
-      ) => [k, k === "secrets" && v && typeof v === "object" ? "***" : stripSecrets(v)]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, stripSecrets(v, k)]));
   }
   return value;
 }

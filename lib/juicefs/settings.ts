@@ -97,7 +97,11 @@ export function parseEnvs(raw: string): Record<string, string> {
     obj = Object.fromEntries(
       inner.split(",").map((s) => s.trim()).filter(Boolean).map((kv) => {
         const i = kv.indexOf(":");
-        if (i < 0) throw invalidArgument(`secret key "envs": "${kv.split(/\s/)[0]}" is not NAME: value`);
+        if (i < 0) {
+          throw invalidArgument(
+            `secret key "envs": an entry has no ":"; write {NAME: value} or a JSON object`,
+          );
+        }
         return [kv.slice(0, i).trim(), kv.slice(i + 1).trim().replace(/^["']|["']$/g, "")];
       }),
     );
@@ -131,7 +135,7 @@ export function settingsFromSecrets(secrets: Record<string, string> | undefined)
   const name = secrets["name"]?.trim() ?? "";
   if (!NAME_RE.test(name)) {
     throw invalidArgument(
-      `secret key "name" must be a JuiceFS volume name (3-63 of a-z, 0-9 and -), got "${name}"`,
+      `secret key "name" must be a JuiceFS volume name (3-63 of a-z, 0-9 and -), got "${name.slice(0, 64)}"`,
     );
   }
   const rawMeta = secrets["metaurl"]?.trim() ?? "";
@@ -139,6 +143,7 @@ export function settingsFromSecrets(secrets: Record<string, string> | undefined)
   if (/\s/.test(rawMeta)) throw invalidArgument(`secret key "metaurl" must not contain whitespace`);
   const { url, password } = splitMetaUrl(rawMeta);
   const secretEnv: Record<string, string> = parseEnvs(secrets["envs"] ?? "");
+  registerSecrets(Object.values(secretEnv));
   if (password !== undefined) secretEnv["META_PASSWORD"] = password;
   const ak = secrets["access-key"];
   const sk = secrets["secret-key"];

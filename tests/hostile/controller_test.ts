@@ -8,7 +8,6 @@ import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
 import {
   assertNoSecretLeak,
   assertRootHolds,
-  bug,
   type Case,
   fsRoot,
   GiB,
@@ -85,18 +84,12 @@ function cases(d: Driver, root: string): Case[] {
     expand("a well-formed id of a volume never created", "NOT_FOUND", {
       volume_id: "jfs1/itfs/delete/never-created",
     }),
-    // BUG F: Expand of the forged parent id sets a quota on "team" and writes a volume record
-    // for it (ControllerExpandVolume); expected NOT_FOUND, no record.
-    bug(expand("a forged id naming the parent of another volume", "NOT_FOUND", {
+    // Regression: bug F, found by this tier and fixed.
+    expand("a forged id naming the parent of another volume", "NOT_FOUND", {
       volume_id: "jfs1/itfs/delete/team",
-    })),
-    // BUG B: juicefs 1.3.1 reads --capacity 9223372036854775807B as "no limit" (it rounds to
-    // 2^63 as a float): the driver answers OK with capacity_bytes 2^63-1 and records it, while
-    // the quota stays 1 GiB (ControllerExpandVolume). Expected OUT_OF_RANGE for a capacity the
-    // file system cannot enforce.
-    bug(
-      expand("required_bytes of 2^63-1", "OUT_OF_RANGE", { capacity_range: { required_bytes: MAX_INT64 } }),
-    ),
+    }),
+    // Regression: bug B, found by this tier and fixed.
+    expand("required_bytes of 2^63-1", "OUT_OF_RANGE", { capacity_range: { required_bytes: MAX_INT64 } }),
     {
       ...expand("a shrink request", "OK", { capacity_range: { required_bytes: "1" } }),
       then: (o) => assertEquals(o.response?.capacity_bytes, GiB, "the quota is never lowered"),
@@ -135,16 +128,14 @@ function cases(d: Driver, root: string): Case[] {
       volume_id: "jfs1/itfs/delete/never-created",
       secrets,
     }),
-    // BUG F: an id that decodes is trusted as a volume. "team" was never created (it only
-    // holds volume team/member), yet DeleteVolume runs `juicefs rmr` on it (applyDeletePolicy)
-    // and volume team/member is gone. Expected: OK and nothing removed (no record).
-    bug({
+    // Regression: bug F, found by this tier and fixed.
+    {
       ...c("DeleteVolume", "a forged id naming the parent of another volume", "OK", {
         volume_id: "jfs1/itfs/delete/team",
         secrets,
       }),
       then: memberSurvives,
-    }),
+    },
     // The link is followed by nothing: the host directory it points at stays intact (guard).
     c("DeleteVolume", "an id naming a planted symlink to a host directory", "OK", {
       volume_id: "jfs1/itfs/delete/planted",

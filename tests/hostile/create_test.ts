@@ -7,7 +7,6 @@ import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
 import {
   assertNoSecretLeak,
   assertRootHolds,
-  bug,
   type Case,
   fsRoot,
   GiB,
@@ -143,18 +142,16 @@ function cases(d: Driver, root: string): Case[] {
     create("a 64 KiB parameter name", INVALID, { parameters: { [KiB64]: "x" } }),
     create("an unknown onDelete", INVALID, { parameters: { onDelete: "rm -rf /" } }),
     create("onDelete with a traversal", INVALID, { parameters: { onDelete: "../delete" } }),
-    // BUG C: the mountOptions parameter and the capabilities' mount_flags are not checked at
-    // CreateVolume (parseCreateParams passes mountOptions through): the volume is created (OK) with
-    // the forbidden options in its volume_context, and every NodeStageVolume of it fails later.
-    bug(create("mountOptions smuggling subdir=/", INVALID, { parameters: { mountOptions: "subdir=/" } })),
-    bug(create("mountOptions smuggling -d", INVALID, { parameters: { mountOptions: "-d" } })),
-    // BUG C, and the secret lands in the PV's volume_context and in the debug log.
-    bug(create("mountOptions smuggling secret-key", INVALID, {
+    // Regression: bug C, found by this tier and fixed.
+    create("mountOptions smuggling subdir=/", INVALID, { parameters: { mountOptions: "subdir=/" } }),
+    create("mountOptions smuggling -d", INVALID, { parameters: { mountOptions: "-d" } }),
+    // Regression: bug C, found by this tier and fixed.
+    create("mountOptions smuggling secret-key", INVALID, {
       parameters: { mountOptions: `secret-key=${SECRET.parameter}` },
-    })),
-    bug(create("mount_flags smuggling --subdir=/", INVALID, {
+    }),
+    create("mount_flags smuggling --subdir=/", INVALID, {
       volume_capabilities: [mountCap("SINGLE_NODE_WRITER", ["--subdir=/"])],
-    })),
+    }),
     create("a negative required_bytes", INVALID, { capacity_range: { required_bytes: "-1" } }),
     create("a negative limit_bytes", INVALID, { capacity_range: { limit_bytes: "-1" } }),
     create("limit_bytes below required_bytes", INVALID, {
@@ -163,27 +160,18 @@ function cases(d: Driver, root: string): Case[] {
     // int64 on the wire: 2^63 arrives as -2^63, 2^64-1 as -1.
     create("required_bytes of 2^63", INVALID, { capacity_range: { required_bytes: "9223372036854775808" } }),
     create("limit_bytes of 2^64-1", INVALID, { capacity_range: { limit_bytes: "18446744073709551615" } }),
-    // BUG B: juicefs 1.3.1 reads `--capacity 9223372036854775807B` as no limit (2^63 as a
-    // float) and `quota set` fails; CreateVolume (after JuiceFsCli.setQuota) answers UNAVAILABLE
-    // with juicefs's log lines and leaves the directory behind. CSI wants OUT_OF_RANGE for a
-    // capacity the plugin cannot provide.
-    bug(
-      create("required_bytes of 2^63-1", "OUT_OF_RANGE", { capacity_range: { required_bytes: MAX_INT64 } }),
-    ),
-    // BUG A: without a capacity (optional in CSI; "0 means no quota" says chosenCapacity)
-    // `juicefs quota set` runs with neither --capacity nor --inodes and fails with "limitation
-    // not set or deleted": UNAVAILABLE (JuiceFsCli.setQuota), directory left behind.
-    bug({
+    // Regression: bug B, found by this tier and fixed.
+    create("required_bytes of 2^63-1", "OUT_OF_RANGE", { capacity_range: { required_bytes: MAX_INT64 } }),
+    // Regression: bug A, found by this tier and fixed.
+    {
       ...create("no capacity_range at all", "OK", { name: "hv-no-capacity", capacity_range: null }),
       then: async (o) => {
         const id = (o.response?.volume as { volume_id: string }).volume_id;
         await call(d.controller, "DeleteVolume", { volume_id: id, secrets });
       },
-    }),
-    // BUG E: "planted" is a symlink to a host directory, written into the file system by one
-    // of its users. `juicefs quota set` refuses it ("not a directory"), which the driver
-    // answers UNAVAILABLE with juicefs's raw log lines; the state, not the network, is wrong.
-    bug(create("a name whose directory is a planted symlink", "FAILED_PRECONDITION", { name: "planted" })),
+    },
+    // Regression: bug E, found by this tier and fixed.
+    create("a name whose directory is a planted symlink", "FAILED_PRECONDITION", { name: "planted" }),
     {
       name: "the legitimate volume is untouched and the planted symlink still a symlink",
       method: "ValidateVolumeCapabilities",

@@ -4,7 +4,7 @@
 // mounts or the node's client mount. Unpublish and unstage of what is not there are OK; nothing
 // the driver did not mount may be mounted, unmounted or removed.
 import { assertEquals } from "../../lib/testing/assert.ts";
-import { bug, GiB } from "./support.ts";
+import { GiB } from "./support.ts";
 import { BIG_ID, BLOCK, INVALID, LEGIT, OTHER, requests, withNodeFixture } from "./node_support.ts";
 
 Deno.test({
@@ -43,12 +43,11 @@ Deno.test({
         publish("a staging path that is a plain directory", "FAILED_PRECONDITION", {
           staging_target_path: p.sentinelDir,
         }),
-        // BUG N: the message quotes the whole 10 KiB id (NodePublishVolume's "not staged");
-        // expected a bounded excerpt.
-        bug(publish("a 10 KiB volume_id and a staging path never staged", "FAILED_PRECONDITION", {
+        // Regression: bug N, found by this tier and fixed.
+        publish("a 10 KiB volume_id and a staging path never staged", "FAILED_PRECONDITION", {
           volume_id: BIG_ID,
           staging_target_path: `${d.dir}/staging/never`,
-        })),
+        }),
         publish("the target path /", "ALREADY_EXISTS", { target_path: "/" }),
         publish("the node's client mount as target", "ALREADY_EXISTS", { target_path: p.client }),
         publish("another volume's staging path as target", "ALREADY_EXISTS", { target_path: p.otherStaging }),
@@ -57,35 +56,25 @@ Deno.test({
           readonly: true,
         }),
         publish("a retry of a published target", "OK", { target_path: p.target }),
-        // BUG H (described in node_stage_test.ts).
-        bug(
-          publish("a target path that is a regular file", "FAILED_PRECONDITION", {
-            target_path: p.sentinelFile,
-          }),
-        ),
-        bug(
-          publish("a target path under a regular file", "FAILED_PRECONDITION", {
-            target_path: `${p.sentinelFile}/x`,
-          }),
-        ),
-        // BUG I (described in node_stage_test.ts).
-        bug(publish("a target path that is a symlink to a host directory", "FAILED_PRECONDITION", {
+        // Regression: bug H, found by this tier and fixed.
+        publish("a target path that is a regular file", "FAILED_PRECONDITION", {
+          target_path: p.sentinelFile,
+        }),
+        publish("a target path under a regular file", "FAILED_PRECONDITION", {
+          target_path: `${p.sentinelFile}/x`,
+        }),
+        // Regression: bug I, found by this tier and fixed.
+        publish("a target path that is a symlink to a host directory", "FAILED_PRECONDITION", {
           target_path: p.link,
-        })),
-        // BUG J: anything mounted at staging_target_path counts as staged (NodePublishVolume): "/",
-        // a foreign tmpfs or the client's whole-file-system mount is bind-mounted into the pod's
-        // target (OK). Expected FAILED_PRECONDITION unless it is this volume's staging bind.
-        bug(publish("the host root as staging path", "FAILED_PRECONDITION", { staging_target_path: "/" })),
-        bug(
-          publish("a foreign mount as staging path", "FAILED_PRECONDITION", {
-            staging_target_path: p.foreign,
-          }),
-        ),
-        bug(
-          publish("the node's client mount as staging path", "FAILED_PRECONDITION", {
-            staging_target_path: p.client,
-          }),
-        ),
+        }),
+        // Regression: bug J, found by this tier and fixed.
+        publish("the host root as staging path", "FAILED_PRECONDITION", { staging_target_path: "/" }),
+        publish("a foreign mount as staging path", "FAILED_PRECONDITION", {
+          staging_target_path: p.foreign,
+        }),
+        publish("the node's client mount as staging path", "FAILED_PRECONDITION", {
+          staging_target_path: p.client,
+        }),
 
         unpublish("an empty request", INVALID, { volume_id: "", target_path: "" }),
         unpublish("no volume_id", INVALID, { volume_id: "" }),
@@ -98,20 +87,17 @@ Deno.test({
         unpublish("a malformed id", "OK", { volume_id: "jfs1/itfs/delete/../../x" }),
         unpublish("a 10 KiB id", "OK", { volume_id: BIG_ID }),
         unpublish("a non-empty host directory that is no mount", "OK", { target_path: p.sentinelDir }),
-        // BUG K: with nothing mounted at the path, removeDir() in node.ts deletes whatever is
-        // there: a regular file the driver never created is gone. And NodeUnpublishVolume and
-        // NodeUnstageVolume unmount any mount at the path, a foreign tmpfs (or the node's client
-        // mount) included. Expected: the file stays (OK); a mount not of this driver is refused.
-        bug({
+        // Regression: bug K, found by this tier and fixed.
+        {
           ...unpublish("a target path that is a regular file", "OK", { target_path: p.sentinelFile }),
           then: fileIntact,
-        }),
-        bug({
+        },
+        {
           ...unpublish("a target path holding a foreign mount", "FAILED_PRECONDITION", {
             target_path: p.foreign,
           }),
           then: stillMounted,
-        }),
+        },
 
         unstage("an empty request", INVALID, { volume_id: "", staging_target_path: "" }),
         unstage("no volume_id", INVALID, { volume_id: "" }),
@@ -126,17 +112,17 @@ Deno.test({
         unstage("a malformed id", "OK", { volume_id: "jfs1/itfs/delete/../../x" }),
         unstage("a 10 KiB id", "OK", { volume_id: BIG_ID }),
         unstage("a non-empty host directory that is no mount", "OK", { staging_target_path: p.sentinelDir }),
-        // BUG K (described with NodeUnpublishVolume above).
-        bug({
+        // Regression: bug K, found by this tier and fixed.
+        {
           ...unstage("a staging path that is a regular file", "OK", { staging_target_path: p.sentinelFile }),
           then: fileIntact,
-        }),
-        bug({
+        },
+        {
           ...unstage("a staging path holding a foreign mount", "FAILED_PRECONDITION", {
             staging_target_path: p.foreign,
           }),
           then: stillMounted,
-        }),
+        },
 
         stats("an empty request", INVALID, { volume_id: "", volume_path: "" }),
         stats("no volume_id", INVALID, { volume_id: "" }),
@@ -160,15 +146,12 @@ Deno.test({
             assertEquals(usage.find((u) => u.unit === "BYTES")?.total, GiB);
           },
         },
-        // BUG L: any mount point answers (NodeGetVolumeStats): "/" gives the host disk's usage, and
-        // another volume's path answers for this id. Expected NOT_FOUND: the volume is not there.
-        bug(
-          stats("the host root", "NOT_FOUND", {
-            volume_id: "jfs1/itfs/delete/never-created",
-            volume_path: "/",
-          }),
-        ),
-        bug(stats("another volume's path", "NOT_FOUND", { volume_id: OTHER })),
+        // Regression: bug L, found by this tier and fixed.
+        stats("the host root", "NOT_FOUND", {
+          volume_id: "jfs1/itfs/delete/never-created",
+          volume_path: "/",
+        }),
+        stats("another volume's path", "NOT_FOUND", { volume_id: OTHER }),
         c("NodeExpandVolume", "an RPC the driver does not offer", "UNIMPLEMENTED", {
           volume_id: LEGIT,
           volume_path: "/",

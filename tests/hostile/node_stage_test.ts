@@ -4,7 +4,7 @@
 // credentials and spaces. Nothing may be mounted outside what the driver itself staged.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
 import { call, mountCap, mountsUnder } from "../support/driver.ts";
-import { bug, KiB64, SECRET } from "./support.ts";
+import { KiB64, SECRET } from "./support.ts";
 import { BIG_ID, BLOCK, INVALID, LEGIT, requests, withNodeFixture } from "./node_support.ts";
 
 /** Mount flags that would daemonize, move the root, or carry credentials or extra options. */
@@ -63,20 +63,13 @@ Deno.test({
         stage("a well-formed id of a volume never created", "NOT_FOUND", {
           volume_id: "jfs1/itfs/delete/never-created",
         }),
-        // BUG G: an id of this driver's form that does not decode is taken for a static PV's
-        // handle (volumeSubdir in node.ts), so the whole file system root (other volumes,
-        // .csi-jfs) is staged. Expected: INVALID_ARGUMENT for a malformed jfs1/ id.
-        bug(stage("an id with a `..` traversal", INVALID, { volume_id: "jfs1/itfs/delete/../../x" })),
-        bug(
-          stage("an id naming the reserved directory", INVALID, { volume_id: "jfs1/itfs/delete/.csi-jfs" }),
-        ),
-        // BUG E: "planted" is a symlink a user of the file system pointed at a host directory.
-        // NodeStageVolume stats and binds <client>/planted; the kernel follows
-        // the link and the host directory is bind-mounted at the staging path (OK). Expected:
-        // FAILED_PRECONDITION, nothing mounted (resolve the source, refuse it outside the client).
-        bug(stage("a volume whose directory is a planted symlink", "FAILED_PRECONDITION", {
+        // Regression: bug G, found by this tier and fixed.
+        stage("an id with a `..` traversal", INVALID, { volume_id: "jfs1/itfs/delete/../../x" }),
+        stage("an id naming the reserved directory", INVALID, { volume_id: "jfs1/itfs/delete/.csi-jfs" }),
+        // Regression: bug E, found by this tier and fixed.
+        stage("a volume whose directory is a planted symlink", "FAILED_PRECONDITION", {
           volume_id: "jfs1/itfs/retain/planted",
-        })),
+        }),
         staticPv("a static PV with subdir `../../etc`", INVALID, { subdir: "../../etc" }),
         staticPv("a static PV with subdir `a/../../b`", INVALID, { subdir: "a/../../b" }),
         staticPv("a static PV with subPath `../x`", INVALID, { subPath: "../x" }),
@@ -106,24 +99,17 @@ Deno.test({
             assertEquals(mountsUnder(path), [], "unstaged");
           },
         },
-        // BUG H: a staging or target path that is a regular file (or lies under one) fails in
-        // Deno.mkdir (NodeStageVolume, NodePublishVolume) and is answered INTERNAL "File exists
-        // (os error 17)". Expected FAILED_PRECONDITION: the path is not a directory.
-        bug(
-          stage("a staging path that is a regular file", "FAILED_PRECONDITION", {
-            staging_target_path: p.sentinelFile,
-          }),
-        ),
-        bug(stage("a staging path under a regular file", "FAILED_PRECONDITION", {
+        // Regression: bug H, found by this tier and fixed.
+        stage("a staging path that is a regular file", "FAILED_PRECONDITION", {
+          staging_target_path: p.sentinelFile,
+        }),
+        stage("a staging path under a regular file", "FAILED_PRECONDITION", {
           staging_target_path: `${p.sentinelFile}/x`,
-        })),
-        // BUG I: a staging or target path that is a symlink: mountAt() compares the link's path
-        // with the mount table, `mount --bind` follows the link, so the volume is mounted on the
-        // link's target outside the kubelet directories (OK), and Unstage/Unpublish then find no
-        // mount at the path, delete the link and leave the mount behind. Expected FAILED_PRECONDITION.
-        bug(stage("a staging path that is a symlink to a host directory", "FAILED_PRECONDITION", {
+        }),
+        // Regression: bug I, found by this tier and fixed.
+        stage("a staging path that is a symlink to a host directory", "FAILED_PRECONDITION", {
           staging_target_path: p.link,
-        })),
+        }),
         ...HOSTILE_FLAGS.map(([what, flags]) =>
           stage(`mount flags smuggling ${what}`, INVALID, {
             volume_capability: mountCap("SINGLE_NODE_WRITER", flags),
@@ -138,15 +124,14 @@ Deno.test({
         stage("a 64 KiB mountOptions attribute", INVALID, {
           volume_context: { subdir: "legit", mountOptions: KiB64 },
         }),
-        // BUG O: the flag is refused, but the debug line logging every request (unary() in
-        // unary.ts) masks only `secrets`: the credential is written to the log in mount_flags.
-        bug({
+        // Regression: bug O, found by this tier and fixed.
+        {
           ...stage("mount flags smuggling a real secret-key", INVALID, {
             volume_capability: mountCap("SINGLE_NODE_WRITER", [`secret-key=${SECRET.mountFlag}`]),
           }),
           then: async () =>
             assert(!(await d.logs()).includes(SECRET.mountFlag), "the smuggled secret is logged"),
-        }),
+        },
       ];
     }),
 });

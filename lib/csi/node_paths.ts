@@ -1,0 +1,59 @@
+import { failedPrecondition, invalidArgument } from "./errors.ts";
+import { decodeVolumeId } from "../volume_id.ts";
+import { checkSubdir } from "../juicefs/subdir.ts";
+import { isLinkFree, pathKind } from "../mount/paths.ts";
+import { logger } from "../log.ts";
+
+const log = logger("node");
+const MAX_ECHO = 256;
+
+export const echo = (s: string): string => s.length > MAX_ECHO ? `${s.slice(0, MAX_ECHO)}...` : s;
+
+export function required(value: string, field: string): string {
+  if (!value) throw invalidArgument(`${field} is required`);
+  if (value.includes("\0")) throw invalidArgument(`${field} contains NUL`);
+  return value;
+}
+
+export function requiredPath(value: string, field: string): string {
+  required(value, field);
+  if (!value.startsWith("/") || value.split("/").includes("..") || value.length > 4096) {
+    throw invalidArgument(`${field} must be an absolute path without ".." (got "${echo(value)}")`);
+  }
+  return value.length > 1 ? value.replace(/\/+$/, "") : value;
+}
+
+/**
+ * The volume's directory inside the file system: from our id, or a static PV's `subdir`
+ * attribute, else the root. An id that claims to be ours but does not decode is refused
+ * rather than read as "the whole file system".
+ */
+export function volumeSubdir(volumeId: string, context: Record<string, string>): string {
+  const ref = decodeVolumeId(volumeId);
+  if (ref) return ref.subdir;
+  if (volumeId.startsWith("jfs1/")) throw invalidArgument(`volume_id "${echo(volumeId)}" is malformed`);
+  const sub = (context["subdir"] ?? context["subPath"] ?? "").replace(/^\/+|\/+$/g, "");
+  return sub ? checkSubdir(sub, "volume attribute subdir") : "";
+}
+
+/**
+ * A staging or target path must be a directory (or absent) reached without symbolic
+ * links: a link would carry the mount, and later the removal, somewhere else.
+ */
+export async function checkMountTarget(path: string, field: string): Promise<void> {
+  const kind = await pathKind(path);
+  if (kind === "symlink" || !(await isLinkFree(path))) {
+    throw failedPrecondition(`${field} ${echo(path)} is or lies under a symbolic link`);
+  }
+  if (kind === "other") throw failedPrecondition(`${field} ${echo(path)} exists and is not a directory`);
+}
+
+/** Removes the (empty) directory the driver created; never a file, a link or a non-empty directory. */
+export async function removeMountDir(path: string): Promise<void> {
+  if ((await pathKind(path)) !== "directory") return;
+  await Deno.remove(path).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      log.warn("could not remove {path}: {e}", { path, e: String(e) });
+    }
+  });
+}
