@@ -39,7 +39,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 pkgs=()
 for b in "${BINS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-log "kubernetes $K8S_VERSION: go build ${BINS[*]} (cold: 20-40 minutes on 2 cores)"
+log "kubernetes $K8S_VERSION: go build ${BINS[*]} (cold: 7-10 minutes on 2 cores)"
 (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$work/out/" "${pkgs[@]}")
 for b in "${BINS[@]}"; do mv "$work/out/$b" "$K8S_BIN/$b"; done
 rm -rf "$work"

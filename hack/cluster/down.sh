@@ -102,11 +102,11 @@ step_sysctls() {
 
 step_files() {
   if [ -d "$LOGS" ]; then rm -rf "$SAVED_LOGS" && cp -r "$LOGS" "$SAVED_LOGS"; fi
-  if [ -e "$CLUSTER_ROOT/made-var-log-containers" ]; then
-    rm -rf /var/log/containers
-  else
-    find /var/log/containers -maxdepth 1 -lname "$CLUSTER_ROOT/*" -delete 2>/dev/null
+  local d
+  if [ -e "$CLUSTER_ROOT/made-dirs" ]; then
+    while read -r d; do [ -n "$d" ] && rm -rf "$d"; done <"$CLUSTER_ROOT/made-dirs"
   fi
+  find /var/log/containers -maxdepth 1 -lname "$CLUSTER_ROOT/*" -delete 2>/dev/null
   rm -rf "$CLUSTER_ROOT" "$CLUSTER_RUN"
 }
 

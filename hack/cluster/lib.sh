@@ -41,6 +41,11 @@ wait_for() {
 }
 
 PIDS="$CLUSTER_RUN/pids"
+# Fixed paths the cluster's programs create outside its roots: kubelet's device-plugin socket
+# dir (/var/lib/kubelet/device-plugins, whatever --root-dir says) and container log links,
+# the shims' sockets, kube-controller-manager's default flex-volume dir. up.sh records which
+# of them did not exist before it; down.sh removes exactly those.
+FIXED_DIRS=(/var/lib/kubelet /var/log/containers /run/containerd /usr/libexec/kubernetes)
 # Kernel settings kubelet changes at start; up.sh saves them and down.sh puts them back.
 KUBELET_SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
   kernel.keys.root_maxkeys kernel.keys.root_maxbytes)

@@ -47,8 +47,12 @@ step_dirs() {
     local k
     for k in "${KUBELET_SYSCTLS[@]}"; do echo "$k=$(sysctl -n "$k")"; done >"$CLUSTER_ROOT/sysctl.saved"
   fi
-  # kubelet always creates /var/log/containers; remember whether it was there before us.
-  [ -d /var/log/containers ] || { mkdir -p /var/log/containers && touch "$CLUSTER_ROOT/made-var-log-containers"; }
+  # Paths outside the roots that kubelet, kube-controller-manager and the containerd shims
+  # always use, whatever they are told: remember which ones this cluster creates.
+  if [ ! -e "$CLUSTER_ROOT/made-dirs" ]; then
+    local d
+    for d in "${FIXED_DIRS[@]}"; do [ -e "$d" ] || echo "$d"; done >"$CLUSTER_ROOT/made-dirs"
+  fi
 }
 
 step_etcd() {
@@ -88,6 +92,7 @@ step_controllers() {
     --authorization-kubeconfig "$CLUSTER_ROOT/controller-manager.kubeconfig" \
     --bind-address 127.0.0.1 --leader-elect=false \
     --root-ca-file "$PKI/ca.crt" --service-account-private-key-file "$PKI/sa.key" \
+    --flex-volume-plugin-dir "$CLUSTER_ROOT/volume-plugins" \
     --use-service-account-credentials=true --profiling=false --v=1
   start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
     --kubeconfig "$CLUSTER_ROOT/scheduler.kubeconfig" \
@@ -125,6 +130,7 @@ state = "$CLUSTER_RUN/containerd"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$CLUSTER_RUN/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CLUSTER_ROOT/cni/net.d"

@@ -9,7 +9,7 @@ Deno.test("the node is Ready", async () => {
 });
 
 Deno.test({
-  name: "CSINode lists the csi-jfs driver, registered by node-driver-registrar",
+  name: "CSINode lists the csi-jfs driver, registered with the real kubelet by the registrar sidecar",
   ignore: Deno.env.get("E2E_DRIVER_DEPLOYED") !== "1",
   fn: async () => {
     const drivers = await waitFor("the driver on the CSINode", async () => {
