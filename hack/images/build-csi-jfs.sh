@@ -47,7 +47,9 @@ deps="$IMAGE_CACHE/deno-dir-$deps_key"
 ) || die "deno could not cache the program's dependencies"
 [ -d "$deps" ] || cp -a "$dest/deno-dir" "$deps"
 # Emit and analysis caches name host paths and change every run: the image rebuilds its own.
+# What is left is the same bytes for the same sources, so an unchanged image is not reimported.
 rm -rf "$dest/deno-dir/gen" "$dest/deno-dir"/*_cache_v* "$dest/deno-dir"/*.db*
+find "$dest/deno-dir" -name '.scripts-warned-*' -delete # named after the (random) build dir
 layer_tar "$app" "$IMAGE_CACHE/app.tar" --owner=0 --group=0
 
 env='["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

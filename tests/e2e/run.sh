@@ -95,6 +95,13 @@ fi
 
 if [ -n "$driver_ready" ]; then
   phase "deploying tests/e2e/overlay"
+  if kubectl_admin get namespace csi-jfs >/dev/null 2>&1; then
+    log "removing what an earlier run left deployed"
+    kubectl_admin delete namespace "$TEST_NS" --ignore-not-found --wait=true --timeout=180s >/dev/null
+    wait_pvs_gone || log "some PersistentVolumes of jfs.csi.dev were not deleted"
+    kubectl_admin delete -k "$REPO/tests/e2e/overlay" --ignore-not-found --wait=true --timeout=180s >/dev/null
+    kubectl_admin -n csi-jfs wait --for=delete pod --all --timeout=120s >/dev/null 2>&1 || true
+  fi
   rm -rf "$E2E_DATA" && mkdir -p "$E2E_DATA/bucket"
   deployed=1
   kubectl_admin apply -k "$REPO/tests/e2e/overlay" >/dev/null
