@@ -22,8 +22,10 @@ API_PORT=6443
 # Not etcd's usual ports, so a Debian etcd service someone started cannot collide.
 ETCD_PORT=12379
 ETCD_PEER_PORT=12380
-# Allocated in etcd only: every client here is pointed at 127.0.0.1:$API_PORT instead.
-SERVICE_CIDR=10.0.0.0/24
+# ClusterIPs are only allocated, never served (no kube-proxy): every client here is pointed
+# at 127.0.0.1:$API_PORT. A loopback range makes a client that missed that fail on this
+# machine (connection refused) instead of routing a private address off-host.
+SERVICE_CIDR=127.0.100.0/24
 PAUSE_IMAGE=localhost/csi-jfs/pause:3.10.1
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
