@@ -17,10 +17,14 @@ tier() {
   out=$(mktemp)
   "$@" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
-  # deno test: "ok | 36 passed (9 steps) | 0 failed"; csi-sanity: "40 Passed | 0 Failed"
-  local p f
-  p=$(strip <"$out" | grep -oE '([0-9]+) [Pp]assed' | awk '{s+=$1} END {print s+0}')
-  f=$(strip <"$out" | grep -oE '\| ([0-9]+) [Ff]ailed' | awk '{s+=$2} END {print s+0}')
+  # The tier's closing count line: deno test's "ok | 36 passed (9 steps) | 0 failed",
+  # csi-sanity's "40 Passed | 0 Failed", the e2e runner's "e2e: 8 passed, 0 failed".
+  local p f last
+  last=$(strip <"$out" | grep -E '[0-9]+ [Pp]assed.*[0-9]+ [Ff]ailed' | tail -1)
+  p=$(grep -oE '[0-9]+ [Pp]assed' <<<"$last" | awk '{print $1+0}')
+  f=$(grep -oE '[0-9]+ [Ff]ailed' <<<"$last" | awk '{print $1+0}')
+  p=${p:-0}
+  f=${f:-0}
   passed=$((passed + p))
   failed=$((failed + f))
   if [ "$rc" -ne 0 ]; then
