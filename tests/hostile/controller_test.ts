@@ -4,18 +4,8 @@
 // id that is not a volume is OK and deletes nothing; the others answer NOT_FOUND. DeleteVolume
 // runs last so that a wrongly destructive case cannot mask the others.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
-import {
-  assertNoSecretLeak,
-  assertRootHolds,
-  type Case,
-  fsRoot,
-  GiB,
-  guardOutside,
-  MAX_INT64,
-  runCases,
-  withCredentials,
-} from "./support.ts";
+import { type Driver, mountCap } from "../support/driver.ts";
+import { assertRootHolds, type Case, fsRoot, GiB, MAX_INT64, runCases, withSuite } from "./support.ts";
 
 const INVALID = "INVALID_ARGUMENT";
 const LEGIT = "jfs1/itfs/delete/legit";
@@ -155,21 +145,10 @@ Deno.test({
   name: "hostile input: DeleteVolume, ControllerExpandVolume, ValidateVolumeCapabilities",
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn(t) {
-    const d = await startDriver();
-    const secrets = withCredentials(d);
-    const guard = await guardOutside(d);
-    const seen: string[] = [];
-    try {
-      for (const [name, params] of [["legit", {}], ["pv-member", { pathPattern: "team/member" }]] as const) {
-        await call(d.controller, "CreateVolume", {
-          name,
-          capacity_range: { required_bytes: GiB },
-          volume_capabilities: [mountCap()],
-          parameters: params,
-          secrets,
-        });
-      }
+  fn: (t) =>
+    withSuite(t, async ({ d, guard, seen, createVolume }) => {
+      await createVolume("legit");
+      await createVolume("pv-member", { pathPattern: "team/member" });
       const root = await fsRoot(d);
       await Deno.writeTextFile(`${root}/legit/data`, "keep me");
       await Deno.writeTextFile(`${root}/team/member/data`, "keep me");
@@ -187,10 +166,5 @@ Deno.test({
         assertEquals(await Deno.readTextFile(`${root}/legit/data`), "keep me");
         assertEquals(await Deno.readTextFile(`${root}/team/member/data`), "keep me");
       });
-      await t.step("no secret in any message or log line", () => assertNoSecretLeak(d, seen));
-    } finally {
-      await d.stop();
-      await guard.cleanup();
-    }
-  },
+    }),
 });

@@ -3,19 +3,17 @@
 // mount options, bad capabilities and capacities. Each gets its exact gRPC code, a clear
 // message, and nothing outside the legitimate volume directories changes.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
+import { call, type Driver, mountCap } from "../support/driver.ts";
 import {
-  assertNoSecretLeak,
   assertRootHolds,
   type Case,
   fsRoot,
   GiB,
-  guardOutside,
   KiB64,
   MAX_INT64,
   runCases,
   SECRET,
-  withCredentials,
+  withSuite,
 } from "./support.ts";
 
 const PVC = "csi.storage.k8s.io/pvc/name";
@@ -186,24 +184,13 @@ Deno.test({
   name: "hostile input: CreateVolume",
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn(t) {
-    const d = await startDriver();
-    const secrets = withCredentials(d);
-    const guard = await guardOutside(d);
-    const seen: string[] = [];
-    try {
-      await call(d.controller, "CreateVolume", {
-        name: "legit",
-        capacity_range: { required_bytes: GiB },
-        volume_capabilities: [mountCap()],
-        secrets,
-      });
-      await call(d.controller, "CreateVolume", {
-        name: "pv-member",
-        capacity_range: { required_bytes: GiB },
-        volume_capabilities: [mountCap()],
-        parameters: { pathPattern: "${pvc.namespace}/${pvc.name}", [NS]: "team", [PVC]: "member" },
-        secrets,
+  fn: (t) =>
+    withSuite(t, async ({ d, guard, seen, createVolume }) => {
+      await createVolume("legit");
+      await createVolume("pv-member", {
+        pathPattern: "${pvc.namespace}/${pvc.name}",
+        [NS]: "team",
+        [PVC]: "member",
       });
       const root = await fsRoot(d);
       // A user of the file system (a pod with a static PV of its root) plants a link to the host.
@@ -220,10 +207,5 @@ Deno.test({
           ["member"],
         );
       });
-      await t.step("no secret in any message or log line", () => assertNoSecretLeak(d, seen));
-    } finally {
-      await d.stop();
-      await guard.cleanup();
-    }
-  },
+    }),
 });

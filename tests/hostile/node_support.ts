@@ -2,18 +2,8 @@
 // the node's client mount, a foreign tmpfs, a symlink and sentinels to aim hostile paths at,
 // and the request builders the node case tables are written with.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, type Driver, mountCap, mountsUnder, sh, startDriver } from "../support/driver.ts";
-import {
-  assertNoSecretLeak,
-  assertRootHolds,
-  type Case,
-  fsRoot,
-  GiB,
-  guardOutside,
-  nodeClientMount,
-  runCases,
-  withCredentials,
-} from "./support.ts";
+import { call, type Driver, mountCap, mountsUnder, sh } from "../support/driver.ts";
+import { assertRootHolds, type Case, fsRoot, nodeClientMount, runCases, withSuite } from "./support.ts";
 
 export const INVALID = "INVALID_ARGUMENT";
 export const LEGIT = "jfs1/itfs/delete/legit";
@@ -98,74 +88,63 @@ export async function withNodeFixture(
   t: Deno.TestContext,
   cases: (d: Driver, p: Paths) => Case[],
 ): Promise<void> {
-  const d = await startDriver();
-  const secrets = withCredentials(d);
-  const guard = await guardOutside(d);
-  const seen: string[] = [];
-  const foreign = `${d.dir}/foreign`;
-  try {
-    const p: Paths = {
-      staging: `${d.dir}/staging/legit`,
-      otherStaging: `${d.dir}/staging/other`,
-      target: `${d.dir}/pods/p1/vol`,
-      client: "",
-      foreign,
-      link: `${d.dir}/links/to-sentinel`,
-      sentinelDir: guard.sentinelDir,
-      sentinelFile: guard.sentinelFile,
-    };
-    for (const [name, staging] of [["legit", p.staging], ["other", p.otherStaging]] as const) {
-      const { volume } = await call<
-        { volume: { volume_id: string; volume_context: Record<string, string> } }
-      >(
-        d.controller,
-        "CreateVolume",
-        { name, capacity_range: { required_bytes: GiB }, volume_capabilities: [mountCap()], secrets },
-      );
-      await call(d.node, "NodeStageVolume", {
-        volume_id: volume.volume_id,
-        staging_target_path: staging,
+  await withSuite(t, async ({ d, secrets, guard, seen, createVolume }) => {
+    const foreign = `${d.dir}/foreign`;
+    try {
+      const p: Paths = {
+        staging: `${d.dir}/staging/legit`,
+        otherStaging: `${d.dir}/staging/other`,
+        target: `${d.dir}/pods/p1/vol`,
+        client: "",
+        foreign,
+        link: `${d.dir}/links/to-sentinel`,
+        sentinelDir: guard.sentinelDir,
+        sentinelFile: guard.sentinelFile,
+      };
+      for (const [name, staging] of [["legit", p.staging], ["other", p.otherStaging]] as const) {
+        const volume = await createVolume(name);
+        await call(d.node, "NodeStageVolume", {
+          volume_id: volume.volume_id,
+          staging_target_path: staging,
+          volume_capability: mountCap(),
+          volume_context: volume.volume_context,
+          secrets,
+        });
+      }
+      await call(d.node, "NodePublishVolume", {
+        volume_id: LEGIT,
+        staging_target_path: p.staging,
+        target_path: p.target,
         volume_capability: mountCap(),
-        volume_context: volume.volume_context,
-        secrets,
       });
+      p.client = await nodeClientMount(d);
+      const root = await fsRoot(d);
+      // A user of the file system (a pod with a static PV of its root) plants a link to the host.
+      await Deno.symlink(guard.sentinelDir, `${root}/planted`);
+      await Deno.mkdir(`${d.dir}/links`);
+      await Deno.symlink(guard.sentinelDir, p.link);
+      await Deno.mkdir(foreign);
+      const m = await sh(`mount -t tmpfs hostile-foreign ${foreign} && touch ${foreign}/marker`);
+      assertEquals(m.code, 0, m.out);
+
+      await runCases(t, d, cases(d, p), seen);
+
+      await t.step("unpublish and unstage leave no mount behind", async () => {
+        await call(d.node, "NodeUnpublishVolume", { volume_id: LEGIT, target_path: p.target });
+        await call(d.node, "NodeUnstageVolume", { volume_id: LEGIT, staging_target_path: p.staging });
+        await call(d.node, "NodeUnstageVolume", { volume_id: OTHER, staging_target_path: p.otherStaging });
+        assertEquals(mountsUnder(`${d.dir}/staging`), []);
+        assertEquals(mountsUnder(`${d.dir}/pods`), []);
+        assertEquals(mountsUnder(`${d.dir}/links`), []);
+        assertEquals(mountsUnder(foreign), [foreign], "the foreign mount is untouched");
+      });
+      await t.step("nothing outside the legitimate volume directories changed", async () => {
+        await guard.check();
+        await Deno.remove(`${root}/planted`);
+        await assertRootHolds(d, ["legit", "other"]);
+      });
+    } finally {
+      for (const m of mountsUnder(foreign)) await sh(`umount -l '${m}'`);
     }
-    await call(d.node, "NodePublishVolume", {
-      volume_id: LEGIT,
-      staging_target_path: p.staging,
-      target_path: p.target,
-      volume_capability: mountCap(),
-    });
-    p.client = await nodeClientMount(d);
-    const root = await fsRoot(d);
-    // A user of the file system (a pod with a static PV of its root) plants a link to the host.
-    await Deno.symlink(guard.sentinelDir, `${root}/planted`);
-    await Deno.mkdir(`${d.dir}/links`);
-    await Deno.symlink(guard.sentinelDir, p.link);
-    await Deno.mkdir(foreign);
-    const m = await sh(`mount -t tmpfs hostile-foreign ${foreign} && touch ${foreign}/marker`);
-    assertEquals(m.code, 0, m.out);
-
-    await runCases(t, d, cases(d, p), seen);
-
-    await t.step("unpublish and unstage leave no mount behind", async () => {
-      await call(d.node, "NodeUnpublishVolume", { volume_id: LEGIT, target_path: p.target });
-      await call(d.node, "NodeUnstageVolume", { volume_id: LEGIT, staging_target_path: p.staging });
-      await call(d.node, "NodeUnstageVolume", { volume_id: OTHER, staging_target_path: p.otherStaging });
-      assertEquals(mountsUnder(`${d.dir}/staging`), []);
-      assertEquals(mountsUnder(`${d.dir}/pods`), []);
-      assertEquals(mountsUnder(`${d.dir}/links`), []);
-      assertEquals(mountsUnder(foreign), [foreign], "the foreign mount is untouched");
-    });
-    await t.step("nothing outside the legitimate volume directories changed", async () => {
-      await guard.check();
-      await Deno.remove(`${root}/planted`);
-      await assertRootHolds(d, ["legit", "other"]);
-    });
-    await t.step("no secret in any message or log line", () => assertNoSecretLeak(d, seen));
-  } finally {
-    for (const m of mountsUnder(foreign)) await sh(`umount -l '${m}'`);
-    await d.stop();
-    await guard.cleanup();
-  }
+  });
 }

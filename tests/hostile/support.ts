@@ -3,7 +3,7 @@
 // outside the driver's directory changed (sentinel files, the machine's mount table).
 import { dirname } from "node:path";
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, CallError, type Driver, mountsUnder } from "../support/driver.ts";
+import { call, CallError, type Driver, mountCap, mountsUnder, startDriver } from "../support/driver.ts";
 
 export const GiB = String(1024 ** 3);
 export const KiB64 = "a".repeat(64 * 1024);
@@ -43,14 +43,9 @@ export interface Case {
   req: Record<string, unknown>;
   /** The exact gRPC code name expected; "OK" where the spec says success. */
   code: string;
-  /** Only for a case that fails because of a driver bug; the comment above it names the bug. */
-  ignore?: boolean;
   /** Further checks on the outcome (state of the file system, the mounts, the response). */
   then?: (o: Outcome) => Promise<void> | void;
 }
-
-/** Marks a case that fails because of a driver bug; the comment above it names the bug. */
-export const bug = (c: Case): Case => ({ ...c });
 
 export async function invoke(d: Driver, method: string, req: unknown): Promise<Outcome> {
   const client = method.startsWith("Node") ? d.node : d.controller;
@@ -81,7 +76,6 @@ export async function runCases(t: Deno.TestContext, d: Driver, cases: Case[], se
   for (const c of cases) {
     await t.step({
       name: `${c.method}: ${c.name} -> ${c.code}`,
-      ignore: c.ignore ?? false,
       fn: async () => {
         const o = await invoke(d, c.method, c.req);
         seen.push(o.details);
@@ -220,4 +214,47 @@ export async function assertRootHolds(d: Driver, subdirs: string[]): Promise<voi
     subdirs.map((s) => `${encodeURIComponent(s)}.json`).sort(),
     "the volume records",
   );
+}
+
+/** One hostile suite's driver, credentials, outside guard and the messages it has seen. */
+export interface Suite {
+  d: Driver;
+  secrets: Record<string, string>;
+  guard: Guard;
+  seen: string[];
+  /** Creates a legitimate volume of 1 GiB to aim the hostile cases at. */
+  createVolume(
+    name: string,
+    parameters?: Record<string, string>,
+  ): Promise<{ volume_id: string; volume_context: Record<string, string> }>;
+}
+
+/**
+ * Runs `fn` on a driver of its own, then checks that no secret reached a message or a log
+ * line, and always stops the driver and removes the guard's sentinels.
+ */
+export async function withSuite(t: Deno.TestContext, fn: (s: Suite) => Promise<void>): Promise<void> {
+  const d = await startDriver();
+  const secrets = withCredentials(d);
+  const guard = await guardOutside(d);
+  const seen: string[] = [];
+  const createVolume = async (name: string, parameters: Record<string, string> = {}) =>
+    (await call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>(
+      d.controller,
+      "CreateVolume",
+      {
+        name,
+        capacity_range: { required_bytes: GiB },
+        volume_capabilities: [mountCap()],
+        parameters,
+        secrets,
+      },
+    )).volume;
+  try {
+    await fn({ d, secrets, guard, seen, createVolume });
+    await t.step("no secret in any message or log line", () => assertNoSecretLeak(d, seen));
+  } finally {
+    await d.stop();
+    await guard.cleanup();
+  }
 }
