@@ -178,12 +178,13 @@ export class ProcessBackend implements MountBackend {
   }
 
   async list(): Promise<ClientMount[]> {
+    // One read of the mount table for all clients: publish and unstage call this.
+    const mounted = new Set((await this.opts.mounter.list()).map((e) => e.mountPoint));
     const out: ClientMount[] = [];
     try {
       for await (const e of Deno.readDir(join(this.opts.stateDir, "clients"))) {
-        if (e.isDirectory && (await mountAt(this.opts.mounter, this.mountPathOf(e.name)))) {
-          out.push({ key: e.name, mountPath: this.mountPathOf(e.name) });
-        }
+        const mountPath = this.mountPathOf(e.name);
+        if (e.isDirectory && mounted.has(mountPath)) out.push({ key: e.name, mountPath });
       }
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
