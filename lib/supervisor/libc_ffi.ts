@@ -18,36 +18,27 @@
  * Loading the library needs --allow-ffi; it happens on first use, not at import.
  */
 
-export const AF_UNIX = 1;
-export const SOCK_STREAM = 1;
-export const SOCK_NONBLOCK = 0o4000;
-export const SOCK_CLOEXEC = 0o2000000;
-export const SOL_SOCKET = 1;
-export const SCM_RIGHTS = 1;
-export const SHUT_RDWR = 2;
-export const MSG_CTRUNC = 0x8;
-export const MSG_TRUNC = 0x20;
-export const MSG_DONTWAIT = 0x40;
-export const MSG_NOSIGNAL = 0x4000;
-export const MSG_CMSG_CLOEXEC = 0x40000000;
-export const POLLIN = 0x1;
-export const POLLOUT = 0x4;
-export const POLLERR = 0x8;
-export const POLLHUP = 0x10;
-export const POLLNVAL = 0x20;
-export const O_RDONLY = 0;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-export const O_NONBLOCK = 0o4000;
-export const O_CLOEXEC = 0o2000000;
-export const EINTR = 4;
-export const EBADF = 9;
-export const EAGAIN = 11;
-export const EINVAL = 22;
-export const ECONNABORTED = 103;
-
-/** Longest path that fits in sockaddr_un.sun_path (108 bytes including the NUL). */
-export const UNIX_PATH_MAX = 107;
+export * from "./libc_constants.ts";
+import {
+  AF_UNIX,
+  EAGAIN,
+  ECONNABORTED,
+  EINTR,
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_TRUNC,
+  O_CLOEXEC,
+  POLLIN,
+  SCM_RIGHTS,
+  SHUT_RDWR,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  UNIX_PATH_MAX,
+} from "./libc_constants.ts";
 
 const SIZEOF_SOCKADDR_UN = 110;
 const SIZEOF_MSGHDR = 56;
