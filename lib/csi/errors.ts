@@ -22,7 +22,6 @@ export const failedPrecondition = (msg: string): CsiError => new CsiError(Code.F
 export const aborted = (msg: string): CsiError => new CsiError(Code.ABORTED, msg);
 export const outOfRange = (msg: string): CsiError => new CsiError(Code.OUT_OF_RANGE, msg);
 export const unavailable = (msg: string): CsiError => new CsiError(Code.UNAVAILABLE, msg);
-export const internal = (msg: string): CsiError => new CsiError(Code.INTERNAL, msg);
 
 export function codeName(code: number): string {
   return Code[code] ?? `CODE_${code}`;

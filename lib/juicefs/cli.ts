@@ -82,16 +82,6 @@ export class JuiceFsCli {
     );
   }
 
-  async deleteQuota(s: FsSettings, subdir: string): Promise<void> {
-    const r = await this.runner.run(this.binary, ["quota", "delete", s.metaUrl, "--path", `/${subdir}`], {
-      env: this.env(s),
-      timeoutMs: JUICEFS_TIMEOUT_MS,
-    });
-    if (r.code !== 0 && !/no such file|not found|no quota/i.test(r.stderr)) {
-      throw unavailable(`juicefs quota delete: ${new ExecError(this.binary, [], r).message}`);
-    }
-  }
-
   /** Removes a directory tree through a mount (server-side, much faster than unlinking file by file). */
   async rmr(path: string, env: Record<string, string>): Promise<void> {
     await this.wrap(runOk(this.runner, this.binary, ["rmr", path], { env, timeoutMs: 30 * 60_000 }), "rmr");
