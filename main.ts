@@ -1,4 +1,4 @@
-import { DRIVER_VERSION } from "./lib/csi/identity.ts";
+import { DRIVER_VERSION } from "./lib/version.ts";
 import { type Config, parseConfig, UsageError } from "./lib/config.ts";
 import { logger, setupLogging } from "./lib/log.ts";
 import { redact } from "./lib/redact.ts";

@@ -1,7 +1,7 @@
 // `make demo`: a controller and a node on local sockets over the embedded default
 // (sqlite3 metadata, a local directory as object storage), one volume provisioned and
 // published where you can `ls` it, serving until Ctrl-C; then everything is undone.
-import { call, connect, mountCapability } from "../lib/csi/client.ts";
+import { call, connect, mountCapability } from "../lib/testing/grpc_client.ts";
 import { parseMountinfo } from "../lib/mount/mountinfo.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

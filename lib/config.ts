@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_DRIVER_NAME } from "./csi/identity.ts";
+import { DEFAULT_DRIVER_NAME } from "./version.ts";
 import type { LogFormat, LogLevel } from "./log.ts";
 
 export const MODES = ["controller", "node", "sidecar-injector", "mount-supervisor"] as const;

@@ -1,4 +1,4 @@
-import { aborted } from "./csi/errors.ts";
+import { aborted } from "./errors.ts";
 
 /**
  * One operation per key at a time. CSI callers retry, so a second call for a busy key

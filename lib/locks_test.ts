@@ -1,12 +1,12 @@
-import { assertCsiError, assertEquals } from "./testing/assert.ts";
-import { Code } from "./csi/errors.ts";
+import { assertCodedError, assertEquals } from "./testing/assert.ts";
+import { Code } from "./errors.ts";
 import { KeyedLocks, KeyedQueue } from "./locks.ts";
 
 Deno.test("KeyedLocks refuses a concurrent call for the same key with ABORTED", async () => {
   const locks = new KeyedLocks();
   let release!: () => void;
   const first = locks.withLock("v1", "volume v1", () => new Promise<void>((r) => (release = r)));
-  await assertCsiError(
+  await assertCodedError(
     () => locks.withLock("v1", "volume v1", () => Promise.resolve()),
     Code.ABORTED,
     /volume v1/,

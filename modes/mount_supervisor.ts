@@ -8,6 +8,7 @@ import { DenoCommandRunner } from "../lib/exec.ts";
 import { registerSecrets } from "../lib/redact.ts";
 import { logger } from "../lib/log.ts";
 import { dirname, join } from "node:path";
+import { untilStopSignal } from "./signals.ts";
 
 const log = logger("supervisor");
 
@@ -57,6 +58,6 @@ export async function runMountSupervisor(config: Config): Promise<number> {
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     now: () => Date.now(),
   });
-  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => supervisor.stop());
+  void untilStopSignal().then(() => supervisor.stop());
   return await supervisor.run();
 }

@@ -4,6 +4,7 @@ import { IdentityService } from "../lib/csi/identity.ts";
 import { loadCsi } from "../lib/csi/proto.ts";
 import { serveUnix, type ServiceBinding } from "../lib/csi/server.ts";
 import { logger } from "../lib/log.ts";
+import { untilStopSignal } from "./signals.ts";
 
 const log = logger("serve");
 
@@ -39,9 +40,7 @@ export async function serveUntilSignal(
     mode: config.mode,
     socket: server.socketPath,
   });
-  await new Promise<void>((resolve) => {
-    for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => resolve());
-  });
+  await untilStopSignal();
   log.info("shutting down");
   await server.stop();
   await cleanup();

@@ -4,7 +4,7 @@ import { clientKey } from "./backend.ts";
 import { mountAt, type Mounter } from "../mount/mounter.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import { KeyedQueue } from "../locks.ts";
-import { unavailable } from "../csi/errors.ts";
+import { unavailable } from "../errors.ts";
 import { redact } from "../redact.ts";
 import { logger } from "../log.ts";
 import { writeSettingsFile } from "../supervisor/settings_file.ts";

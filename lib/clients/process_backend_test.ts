@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { assert, assertCsiError, assertEquals, assertMatch } from "../testing/assert.ts";
-import { Code } from "../csi/errors.ts";
+import { assert, assertCodedError, assertEquals, assertMatch } from "../testing/assert.ts";
+import { Code } from "../errors.ts";
 import { ProcessBackend } from "./process_backend.ts";
 import { clientKey, type ClientSpec } from "./backend.ts";
 import type { ProcessTable } from "./process_table.ts";
@@ -103,7 +103,7 @@ Deno.test("process backend: a supervisor restarting its client is waited for, no
 Deno.test("process backend: a mount of another type is not adopted (the start is attempted)", async () => {
   await withState(async ({ backend, mounter, mountPath }) => {
     mounter.addMount(mountPath, "tmpfs");
-    await assertCsiError(() => backend(["false"], 0).ensure(spec), Code.UNAVAILABLE, /did not mount/);
+    await assertCodedError(() => backend(["false"], 0).ensure(spec), Code.UNAVAILABLE, /did not mount/);
     assertEquals(mounter.actions, [`umount -l ${mountPath}`]);
   });
 });
@@ -120,7 +120,7 @@ Deno.test("process backend: a failed start is UNAVAILABLE with the log's errors,
     // A dead mount left by a previous client is cleared before the start.
     mounter.addMount(mountPath);
     mounter.healthOf.set(mountPath, "corrupted");
-    const err = await assertCsiError(
+    const err = await assertCodedError(
       () => backend(["sh", "-c", script, "sh"]).ensure(spec),
       Code.UNAVAILABLE,
       /JuiceFS client for "myfs" did not mount at .*\/mnt: ERROR auth failed for \*\*\*/,
@@ -152,7 +152,7 @@ Deno.test("process backend: a supervisor that cannot recover its mount is stoppe
     processes.supervisorOf.set(4242, mountPath);
     mounter.addMount(mountPath);
     mounter.healthOf.set(mountPath, "corrupted");
-    await assertCsiError(() => backend(["true"], 0).ensure(spec), Code.UNAVAILABLE, /did not mount/);
+    await assertCodedError(() => backend(["true"], 0).ensure(spec), Code.UNAVAILABLE, /did not mount/);
     assertEquals(processes.signals[0], "SIGTERM 4242");
     assertEquals(mounter.actions, [`umount -l ${mountPath}`]);
     assert(

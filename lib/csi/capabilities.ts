@@ -1,5 +1,5 @@
 import type { VolumeCapability__Output } from "./generated/csi/v1/VolumeCapability.ts";
-import { invalidArgument } from "./errors.ts";
+import { invalidArgument } from "../errors.ts";
 
 type Mode = NonNullable<VolumeCapability__Output["access_mode"]>["mode"];
 

@@ -8,7 +8,7 @@ import type { ControllerExpandVolumeResponse } from "./generated/csi/v1/Controll
 import type { ValidateVolumeCapabilitiesRequest__Output } from "./generated/csi/v1/ValidateVolumeCapabilitiesRequest.ts";
 import type { ValidateVolumeCapabilitiesResponse } from "./generated/csi/v1/ValidateVolumeCapabilitiesResponse.ts";
 import type { ControllerGetCapabilitiesResponse } from "./generated/csi/v1/ControllerGetCapabilitiesResponse.ts";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "./errors.ts";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errors.ts";
 import { isLinkFree } from "../mount/paths.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
 import { capabilityProblem, checkCapabilities } from "./capabilities.ts";
@@ -17,7 +17,7 @@ import { decodeVolumeId, encodeVolumeId, type VolumeRef } from "../volume_id.ts"
 import { type FsSettings, settingsFromSecrets } from "../juicefs/settings.ts";
 import { renderPathPattern } from "../juicefs/path_pattern.ts";
 import { archiveDir, readRecord, removeRecord, writeRecord } from "../juicefs/volume_records.ts";
-import type { AdminMounts } from "../juicefs/admin_mounts.ts";
+import type { AdminMounts } from "../clients/admin_mounts.ts";
 import type { JuiceFsCli } from "../juicefs/cli.ts";
 import type { KeyedLocks } from "../locks.ts";
 import { logger } from "../log.ts";

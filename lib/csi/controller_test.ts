@@ -1,11 +1,11 @@
 import { join } from "node:path";
-import { assert, assertCsiError, assertEquals, assertMatch } from "../testing/assert.ts";
-import { Code } from "./errors.ts";
+import { assert, assertCodedError, assertEquals, assertMatch } from "../testing/assert.ts";
+import { Code } from "../errors.ts";
 import { ControllerService } from "./controller.ts";
 import { FakeBackend } from "../clients/fake_backend.ts";
 import { FakeRunner } from "../exec.ts";
 import { JuiceFsCli } from "../juicefs/cli.ts";
-import { AdminMounts } from "../juicefs/admin_mounts.ts";
+import { AdminMounts } from "../clients/admin_mounts.ts";
 import { KeyedLocks } from "../locks.ts";
 import { encodeVolumeId } from "../volume_id.ts";
 import type { VolumeCapability__Output } from "./generated/csi/v1/VolumeCapability.ts";
@@ -126,7 +126,7 @@ Deno.test("controller: CreateVolume refuses bad requests with INVALID_ARGUMENT a
       ],
     ];
     for (const [over, re] of cases) {
-      const err = await assertCsiError(() => create(over), Code.INVALID_ARGUMENT, re);
+      const err = await assertCodedError(() => create(over), Code.INVALID_ARGUMENT, re);
       for (const s of [PASSWORD, ACCESS, SECRET]) assert(!err.message.includes(s), `${re}: quotes a secret`);
     }
     assertEquals(runner.calls, []);
@@ -160,7 +160,7 @@ Deno.test("controller: CreateVolume makes the directory with a quota and a recor
 Deno.test("controller: an unformatted file system is formatted only when the secret has storage", async () => {
   await withController(async ({ create, runner, fs }) => {
     fs.formatted = false;
-    await assertCsiError(
+    await assertCodedError(
       () => create({ secrets: SECRETS_NO_STORAGE }),
       Code.FAILED_PRECONDITION,
       /"myfs" at redis:\/\/user@redis:6379\/1 is not formatted and the secret has no "storage"/,
@@ -177,7 +177,11 @@ Deno.test("controller: an unformatted file system is formatted only when the sec
 Deno.test("controller: metadata holding another file system is FAILED_PRECONDITION", async () => {
   await withController(async ({ create, runner, fs }) => {
     fs.name = "otherfs";
-    await assertCsiError(() => create(), Code.FAILED_PRECONDITION, /holds file system "otherfs".* is "myfs"/);
+    await assertCodedError(
+      () => create(),
+      Code.FAILED_PRECONDITION,
+      /holds file system "otherfs".* is "myfs"/,
+    );
     assertEquals(count(runner, /format|quota/), 0);
   });
 });
@@ -187,7 +191,7 @@ Deno.test("controller: CreateVolume is idempotent on name and size, ALREADY_EXIS
     const first = await create();
     assertEquals(await create(), first);
     assertEquals(count(runner, /quota set/), 1, "no second quota set");
-    await assertCsiError(
+    await assertCodedError(
       () => create({ capacity_range: { required_bytes: String(2n * GI), limit_bytes: "" } }),
       Code.ALREADY_EXISTS,
       /volume "pvc-1" exists with capacity 1073741824 bytes/,
@@ -203,7 +207,7 @@ Deno.test("controller: two names rendering to one pathPattern directory is ALREA
     const parameters = { pathPattern: "${pvc.namespace}-data", "csi.storage.k8s.io/pvc/namespace": "ns1" };
     const res = await create({ parameters });
     assertEquals(res.volume?.volume_id, idOf("ns1-data"));
-    await assertCsiError(
+    await assertCodedError(
       () => create({ name: "pvc-2", parameters }),
       Code.ALREADY_EXISTS,
       /directory \/ns1-data already belongs to volume "pvc-1"; make pathPattern unique/,
@@ -245,8 +249,11 @@ Deno.test("controller: DeleteVolume of foreign or malformed ids succeeds and run
       assertEquals(await ctl.DeleteVolume({ volume_id, secrets: SECRETS }), {});
     }
     assertEquals(runner.calls, []);
-    await assertCsiError(() => ctl.DeleteVolume({ volume_id: "", secrets: SECRETS }), Code.INVALID_ARGUMENT);
-    await assertCsiError(
+    await assertCodedError(
+      () => ctl.DeleteVolume({ volume_id: "", secrets: SECRETS }),
+      Code.INVALID_ARGUMENT,
+    );
+    await assertCodedError(
       () => ctl.DeleteVolume({ volume_id: idOf("a"), secrets: { ...SECRETS, name: "otherfs" } }),
       Code.INVALID_ARGUMENT,
       /belongs to file system "myfs" but the secrets describe "otherfs"/,
@@ -310,8 +317,12 @@ Deno.test("controller: expansion raises the quota and never shrinks", async () =
     assertEquals((await expand(GI)).capacity_bytes, String(3n * GI), "smaller: keeps the larger quota");
     assertEquals((await expand(3n * GI)).capacity_bytes, String(3n * GI));
     assertEquals(count(runner, /quota set/), n);
-    await assertCsiError(() => expand(null), Code.INVALID_ARGUMENT, /capacity_range is required/);
-    await assertCsiError(() => expand(0n), Code.INVALID_ARGUMENT, /must give required_bytes or limit_bytes/);
+    await assertCodedError(() => expand(null), Code.INVALID_ARGUMENT, /capacity_range is required/);
+    await assertCodedError(
+      () => expand(0n),
+      Code.INVALID_ARGUMENT,
+      /must give required_bytes or limit_bytes/,
+    );
     const other = (volume_id: string) =>
       ctl.ControllerExpandVolume({
         volume_id,
@@ -319,8 +330,8 @@ Deno.test("controller: expansion raises the quota and never shrinks", async () =
         secrets: SECRETS,
         volume_capability: CAP,
       });
-    await assertCsiError(() => other("static-pv"), Code.NOT_FOUND, /volume "static-pv" does not exist/);
-    await assertCsiError(() => other(idOf("missing")), Code.NOT_FOUND, /does not exist/);
+    await assertCodedError(() => other("static-pv"), Code.NOT_FOUND, /volume "static-pv" does not exist/);
+    await assertCodedError(() => other(idOf("missing")), Code.NOT_FOUND, /does not exist/);
   });
 });
 
@@ -336,10 +347,10 @@ Deno.test("controller: ValidateVolumeCapabilities", async () => {
         mutable_parameters: {},
         secrets,
       });
-    await assertCsiError(() => validate("static-pv"), Code.NOT_FOUND, /"static-pv" does not exist/);
-    await assertCsiError(() => validate(idOf("missing")), Code.NOT_FOUND, /does not exist/);
-    await assertCsiError(() => validate(id, []), Code.INVALID_ARGUMENT, /volume_capabilities is required/);
-    await assertCsiError(() => validate("", [CAP]), Code.INVALID_ARGUMENT, /volume_id is required/);
+    await assertCodedError(() => validate("static-pv"), Code.NOT_FOUND, /"static-pv" does not exist/);
+    await assertCodedError(() => validate(idOf("missing")), Code.NOT_FOUND, /does not exist/);
+    await assertCodedError(() => validate(id, []), Code.INVALID_ARGUMENT, /volume_capabilities is required/);
+    await assertCodedError(() => validate("", [CAP]), Code.INVALID_ARGUMENT, /volume_id is required/);
     const ok = await validate(id);
     assertEquals(ok.confirmed?.volume_capabilities, [CAP]);
     assertEquals(ok.confirmed?.volume_context, { subdir: "pvc-1" });
@@ -355,7 +366,7 @@ Deno.test("controller: concurrent CreateVolume of one name: one succeeds, the ot
     const results = await Promise.allSettled([create(), create()]);
     assertEquals(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
     const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
-    await assertCsiError(
+    await assertCodedError(
       () => Promise.reject(rejected.reason),
       Code.ABORTED,
       /\/pvc-1 is already in progress/,

@@ -1,4 +1,4 @@
-import { invalidArgument, outOfRange } from "./errors.ts";
+import { invalidArgument, outOfRange } from "../errors.ts";
 import { DELETE_POLICIES, type DeletePolicy } from "../volume_id.ts";
 import { PV_NAME, PVC_NAME, PVC_NAMESPACE } from "../juicefs/path_pattern.ts";
 

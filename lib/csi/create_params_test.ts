@@ -1,5 +1,5 @@
-import { assertCsiError, assertEquals } from "../testing/assert.ts";
-import { Code } from "./errors.ts";
+import { assertCodedError, assertEquals } from "../testing/assert.ts";
+import { Code } from "../errors.ts";
 import { chosenCapacity, fitsCapacity, parseCapacity, parseCreateParams } from "./create_params.ts";
 
 Deno.test("parseCreateParams accepts own and provisioner keys", () => {
@@ -21,7 +21,7 @@ Deno.test("parseCreateParams refuses unknown keys and policies", async () => {
       /onDelete must be/,
     ]] as const
   ) {
-    await assertCsiError(() => Promise.resolve(parseCreateParams(p)), Code.INVALID_ARGUMENT, re);
+    await assertCodedError(() => Promise.resolve(parseCreateParams(p)), Code.INVALID_ARGUMENT, re);
   }
 });
 
@@ -40,6 +40,6 @@ Deno.test("capacity ranges", async () => {
     [{ required_bytes: "99999999999999999999999" }, /out of range/],
   ];
   for (const [r, re] of bad) {
-    await assertCsiError(() => Promise.resolve(parseCapacity(r)), Code.INVALID_ARGUMENT, re);
+    await assertCodedError(() => Promise.resolve(parseCapacity(r)), Code.INVALID_ARGUMENT, re);
   }
 });

@@ -2,11 +2,9 @@ import type { GetPluginInfoResponse } from "./generated/csi/v1/GetPluginInfoResp
 import type { GetPluginCapabilitiesResponse } from "./generated/csi/v1/GetPluginCapabilitiesResponse.ts";
 import type { ProbeResponse } from "./generated/csi/v1/ProbeResponse.ts";
 import { logger } from "../log.ts";
+import { DRIVER_VERSION } from "../version.ts";
 
 const log = logger("identity");
-
-export const DEFAULT_DRIVER_NAME = "jfs.csi.dev";
-export const DRIVER_VERSION = "0.1.0";
 
 /** A readiness check: resolves to a problem description, or undefined when ready. */
 export type ReadinessCheck = () => Promise<string | undefined>;

@@ -7,7 +7,7 @@ import type { NodeGetVolumeStatsRequest__Output } from "./generated/csi/v1/NodeG
 import type { NodeGetVolumeStatsResponse } from "./generated/csi/v1/NodeGetVolumeStatsResponse.ts";
 import type { NodeGetCapabilitiesResponse } from "./generated/csi/v1/NodeGetCapabilitiesResponse.ts";
 import type { NodeGetInfoResponse } from "./generated/csi/v1/NodeGetInfoResponse.ts";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "./errors.ts";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errors.ts";
 import { checkCapability, isReadOnlyMode } from "./capabilities.ts";
 import { decodeVolumeId } from "../volume_id.ts";
 import { settingsFromSecrets } from "../juicefs/settings.ts";
@@ -25,7 +25,7 @@ import { clientKey, type MountBackend } from "../clients/backend.ts";
 import { mountAt, type Mounter } from "../mount/mounter.ts";
 import { isJuiceFs, isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
 import type { KeyedLocks } from "../locks.ts";
-import type { ClientReleaser } from "./client_releaser.ts";
+import type { ClientReleaser } from "../clients/releaser.ts";
 import { volumeStats } from "./volume_stats.ts";
 import { logger } from "../log.ts";
 

@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument } from "./errors.ts";
+import { failedPrecondition, invalidArgument } from "../errors.ts";
 import { decodeVolumeId } from "../volume_id.ts";
 import { checkSubdir } from "../juicefs/subdir.ts";
 import { isLinkFree, pathKind } from "../mount/paths.ts";

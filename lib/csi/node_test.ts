@@ -1,8 +1,8 @@
 import { join } from "node:path";
-import { assert, assertCsiError, assertEquals, assertMatch } from "../testing/assert.ts";
-import { Code } from "./errors.ts";
+import { assert, assertCodedError, assertEquals, assertMatch } from "../testing/assert.ts";
+import { Code } from "../errors.ts";
 import { NodeService } from "./node.ts";
-import { ClientReleaser } from "./client_releaser.ts";
+import { ClientReleaser } from "../clients/releaser.ts";
 import { FakeBackend } from "../clients/fake_backend.ts";
 import { FakeMounter } from "../mount/fake_mounter.ts";
 import { type PathHealth, statHealth } from "../mount/mounter.ts";
@@ -151,7 +151,7 @@ Deno.test("node: every RPC refuses bad requests with INVALID_ARGUMENT before tou
       ],
     ];
     for (const [what, call, re] of cases) {
-      const err = await assertCsiError(call, Code.INVALID_ARGUMENT, re).catch((e) => {
+      const err = await assertCodedError(call, Code.INVALID_ARGUMENT, re).catch((e) => {
         throw new Error(`${what}: ${e}`);
       });
       assert(!err.message.includes("node-pass-1"), `${what}: message quotes the password`);
@@ -180,7 +180,7 @@ Deno.test("node: stage binds the volume directory from the shared client, idempo
 Deno.test("node: stage onto a path that holds another mount is ALREADY_EXISTS", async () => {
   await withNode(async ({ stage, mounter, staging }) => {
     mounter.addMount(staging(), "ext4");
-    await assertCsiError(() => stage(), Code.ALREADY_EXISTS, /already holds another mount/);
+    await assertCodedError(() => stage(), Code.ALREADY_EXISTS, /already holds another mount/);
     assertEquals(binds(mounter), []);
   });
 });
@@ -199,7 +199,7 @@ Deno.test("node: a corrupted staging mount is lazily unmounted and staged again"
 
 Deno.test("node: stage of a volume whose directory is missing is NOT_FOUND", async () => {
   await withNode(async ({ stage, mounter }) => {
-    await assertCsiError(
+    await assertCodedError(
       () => stage({ volume_id: volId("gone") }),
       Code.NOT_FOUND,
       /volume directory \/gone does not exist in file system "myfs"/,
@@ -217,7 +217,7 @@ Deno.test({
   name: "node: a stage that fails after starting a client does not leave it running",
   fn: () =>
     withNode(async ({ stage, backend, mounter }) => {
-      await assertCsiError(() => stage({ volume_id: volId("gone") }), Code.NOT_FOUND);
+      await assertCodedError(() => stage({ volume_id: volId("gone") }), Code.NOT_FOUND);
       mounter.failNext.set("bind", new Error("mount: permission denied"));
       await stage().catch(() => {});
       assertEquals(backend.released, backend.started);
@@ -237,7 +237,7 @@ Deno.test("node: concurrent stage of the same volume is ABORTED", async () => {
   await withNode(async ({ stage, backend, mounter }) => {
     const open = backend.hold();
     const first = stage();
-    await assertCsiError(() => stage(), Code.ABORTED, /already in progress/);
+    await assertCodedError(() => stage(), Code.ABORTED, /already in progress/);
     open();
     await first;
     assertEquals(binds(mounter).length, 1);
@@ -246,14 +246,14 @@ Deno.test("node: concurrent stage of the same volume is ABORTED", async () => {
 
 Deno.test("node: publish without stage is FAILED_PRECONDITION; broken staging too", async () => {
   await withNode(async ({ stage, publish, mounter, staging }) => {
-    await assertCsiError(
+    await assertCodedError(
       () => publish(),
       Code.FAILED_PRECONDITION,
       /is not staged at .*NodeStageVolume first/,
     );
     await stage();
     mounter.healthOf.set(staging(), "corrupted");
-    await assertCsiError(() => publish(), Code.FAILED_PRECONDITION, /staging mount .* is broken/);
+    await assertCodedError(() => publish(), Code.FAILED_PRECONDITION, /staging mount .* is broken/);
     assertEquals(binds(mounter).length, 1);
   });
 });
@@ -266,7 +266,7 @@ Deno.test("node: publish binds read-only when asked; a different readonly is ALR
     assert(await exists(target()), "target dir made");
     await publish({ readonly: true });
     assertEquals(binds(mounter).length, 2, "same publish again: no new bind");
-    await assertCsiError(
+    await assertCodedError(
       () => publish({ readonly: false }),
       Code.ALREADY_EXISTS,
       /already published with readonly=true/,
@@ -283,7 +283,7 @@ Deno.test("node: publish onto a target holding another mount is ALREADY_EXISTS",
   await withNode(async ({ stage, publish, mounter, target }) => {
     await stage();
     mounter.addMount(target(), "tmpfs");
-    await assertCsiError(() => publish(), Code.ALREADY_EXISTS, /target .* already holds another mount/);
+    await assertCodedError(() => publish(), Code.ALREADY_EXISTS, /target .* already holds another mount/);
   });
 });
 
@@ -355,9 +355,9 @@ Deno.test("node: NodeGetVolumeStats answers NOT_FOUND, abnormal, or usage", asyn
   await withNode(async ({ node, stage, publish, mounter, target, dir }) => {
     const stats = (volume_path: string) =>
       node.NodeGetVolumeStats({ volume_id: VOL, volume_path, staging_target_path: "" });
-    await assertCsiError(() => stats("relative/p"), Code.NOT_FOUND, /not an absolute path/);
-    await assertCsiError(() => stats(join(dir, "nope")), Code.NOT_FOUND, /does not exist/);
-    await assertCsiError(() => stats(dir), Code.NOT_FOUND, /is not mounted at/);
+    await assertCodedError(() => stats("relative/p"), Code.NOT_FOUND, /not an absolute path/);
+    await assertCodedError(() => stats(join(dir, "nope")), Code.NOT_FOUND, /does not exist/);
+    await assertCodedError(() => stats(dir), Code.NOT_FOUND, /is not mounted at/);
     await stage();
     await publish();
     const ok = await stats(target());

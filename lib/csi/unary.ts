@@ -1,5 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
-import { codeName, codeOf, messageOf } from "./errors.ts";
+import { codeName, codeOf, messageOf } from "../errors.ts";
 import { logger } from "../log.ts";
 import { redact } from "../redact.ts";
 
@@ -55,7 +55,7 @@ export function unary<Req, Res>(
         const props = { method, volume, code: codeName(code), ms, message };
         if (codeName(code) === "INTERNAL") log.error(line, props);
         else log.warn(line, props);
-        callback({ code, details: message, name: "CsiError", message }, null);
+        callback({ code, details: message, name: "CodedError", message }, null);
       },
     );
   };

@@ -1,6 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
 import { assertEquals } from "../testing/assert.ts";
-import { Code, CsiError, notFound } from "./errors.ts";
+import { Code, CodedError, notFound } from "../errors.ts";
 import { implement, stripSecrets, unary } from "./unary.ts";
 import { registerSecrets } from "../redact.ts";
 
@@ -25,11 +25,11 @@ Deno.test("unary: a result is answered as is", async () => {
   assertEquals(a, { err: null, res: { ready: { value: true } } });
 });
 
-Deno.test("unary: CsiError codes pass through; anything else is INTERNAL", async () => {
+Deno.test("unary: CodedError codes pass through; anything else is INTERNAL", async () => {
   const cases: Array<[unknown, number, string]> = [
     [notFound("volume x does not exist"), Code.NOT_FOUND, "volume x does not exist"],
-    [new CsiError(Code.ABORTED, "busy"), Code.ABORTED, "busy"],
-    [new CsiError(Code.RESOURCE_EXHAUSTED, "full"), Code.RESOURCE_EXHAUSTED, "full"],
+    [new CodedError(Code.ABORTED, "busy"), Code.ABORTED, "busy"],
+    [new CodedError(Code.RESOURCE_EXHAUSTED, "full"), Code.RESOURCE_EXHAUSTED, "full"],
     [new Error("EACCES: permission denied"), Code.INTERNAL, "EACCES: permission denied"],
     [new TypeError("x is undefined"), Code.INTERNAL, "x is undefined"],
     ["a thrown string", Code.INTERNAL, "a thrown string"],

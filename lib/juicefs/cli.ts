@@ -1,5 +1,5 @@
 import { type CommandRunner, ExecError, runOk } from "../exec.ts";
-import { failedPrecondition, unavailable } from "../csi/errors.ts";
+import { failedPrecondition, unavailable } from "../errors.ts";
 import type { FsSettings } from "./settings.ts";
 
 export const JUICEFS_TIMEOUT_MS = 120_000;

@@ -1,5 +1,5 @@
 import { parseOptionList } from "./settings.ts";
-import { invalidArgument } from "../csi/errors.ts";
+import { invalidArgument } from "../errors.ts";
 
 // Options that would fight supervision (daemonizing, fstab edits), move the root the
 // driver binds from, or put a secret on a command line.

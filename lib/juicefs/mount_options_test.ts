@@ -1,5 +1,5 @@
-import { assertCsiError, assertEquals } from "../testing/assert.ts";
-import { Code } from "../csi/errors.ts";
+import { assertCodedError, assertEquals } from "../testing/assert.ts";
+import { Code } from "../errors.ts";
 import { mountFlags } from "./mount_options.ts";
 
 Deno.test("mountFlags merges, sorts and normalizes", () => {
@@ -18,6 +18,10 @@ Deno.test("mountFlags refuses options that break supervision or carry secrets", 
       /secret/,
     ], [["a b"], /not valid/]] as const
   ) {
-    await assertCsiError(() => Promise.resolve(mountFlags([...flags], undefined)), Code.INVALID_ARGUMENT, re);
+    await assertCodedError(
+      () => Promise.resolve(mountFlags([...flags], undefined)),
+      Code.INVALID_ARGUMENT,
+      re,
+    );
   }
 });

@@ -1,4 +1,4 @@
-import { invalidArgument } from "../csi/errors.ts";
+import { invalidArgument } from "../errors.ts";
 import { checkSubdir } from "./subdir.ts";
 
 /** The provisioner's extra metadata (csi-provisioner --extra-create-metadata). */

@@ -1,5 +1,5 @@
-import { assertCsiError, assertEquals } from "../testing/assert.ts";
-import { Code } from "../csi/errors.ts";
+import { assertCodedError, assertEquals } from "../testing/assert.ts";
+import { Code } from "../errors.ts";
 import { PV_NAME, PVC_NAME, PVC_NAMESPACE, renderPathPattern } from "./path_pattern.ts";
 
 const params = { [PVC_NAME]: "data", [PVC_NAMESPACE]: "ml", [PV_NAME]: "pvc-123" };
@@ -34,7 +34,7 @@ Deno.test("renderPathPattern refuses anything that would leave the root", async 
     [undefined, "", {}, /is empty/],
   ];
   for (const [pattern, name, p, re] of cases) {
-    await assertCsiError(
+    await assertCodedError(
       () => Promise.resolve(renderPathPattern(pattern, name, p)),
       Code.INVALID_ARGUMENT,
       re,

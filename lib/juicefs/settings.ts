@@ -1,4 +1,4 @@
-import { invalidArgument } from "../csi/errors.ts";
+import { invalidArgument } from "../errors.ts";
 import { registerSecrets } from "../redact.ts";
 
 /**

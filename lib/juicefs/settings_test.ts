@@ -1,5 +1,5 @@
-import { assertCsiError, assertEquals } from "../testing/assert.ts";
-import { Code } from "../csi/errors.ts";
+import { assertCodedError, assertEquals } from "../testing/assert.ts";
+import { Code } from "../errors.ts";
 import { parseEnvs, settingsFromSecrets, splitMetaUrl } from "./settings.ts";
 
 Deno.test("splitMetaUrl moves passwords out of the URL for engines that read META_PASSWORD", () => {
@@ -54,7 +54,7 @@ Deno.test("settingsFromSecrets rejects bad secrets with INVALID_ARGUMENT naming 
     [{ ...base, storage: "x".repeat(5000) }, /too long/],
   ];
   for (const [secrets, re] of cases) {
-    const err = await assertCsiError(
+    const err = await assertCodedError(
       () => Promise.resolve(settingsFromSecrets(secrets)),
       Code.INVALID_ARGUMENT,
       re,

@@ -1,4 +1,4 @@
-import { invalidArgument } from "../csi/errors.ts";
+import { invalidArgument } from "../errors.ts";
 
 /** Top-level names the driver keeps for itself inside every file system. */
 export const RESERVED_TOP = ".csi-jfs";

@@ -1,6 +1,6 @@
 // Test helpers over node:assert (the std library on jsr is not reachable from here).
 import nodeAssert from "node:assert/strict";
-import { codeName, CsiError } from "../csi/errors.ts";
+import { CodedError, codeName } from "../errors.ts";
 
 // node:assert's overloads do not accept `string | undefined` under exactOptionalPropertyTypes.
 type Msg = string | undefined;
@@ -15,21 +15,21 @@ export const assertEquals = <T>(actual: T, expected: T, msg?: string): void =>
   deepEqual(actual, expected, msg);
 export const assertMatch = (actual: string, re: RegExp, msg?: string): void => match(actual, re, msg);
 
-/** Asserts that `fn` rejects with a CsiError of `code` whose message matches `message`. */
-export async function assertCsiError(
+/** Asserts that `fn` rejects with a CodedError of `code` whose message matches `message`. */
+export async function assertCodedError(
   fn: () => Promise<unknown>,
   code: number,
   message?: RegExp,
-): Promise<CsiError> {
+): Promise<CodedError> {
   let caught: unknown;
   try {
     await fn();
   } catch (e) {
     caught = e;
   }
-  if (!(caught instanceof CsiError)) {
+  if (!(caught instanceof CodedError)) {
     throw new Error(
-      `expected CsiError ${codeName(code)}, got ${caught === undefined ? "success" : String(caught)}`,
+      `expected CodedError ${codeName(code)}, got ${caught === undefined ? "success" : String(caught)}`,
     );
   }
   assertEquals(codeName(caught.code), codeName(code), `message: ${caught.message}`);

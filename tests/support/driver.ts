@@ -2,7 +2,7 @@
 // (sqlite3 metadata, a local directory as object storage) and talks CSI to them.
 import * as grpc from "@grpc/grpc-js";
 import { loadCsi } from "../../lib/csi/proto.ts";
-import { call, CallError, mountCapability } from "../../lib/csi/client.ts";
+import { call, CallError, mountCapability } from "../../lib/testing/grpc_client.ts";
 import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");

@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { assertEquals } from "../testing/assert.ts";
-import { ClientReleaser } from "./client_releaser.ts";
-import { FakeBackend } from "../clients/fake_backend.ts";
-import { clientKey, type ClientSpec } from "../clients/backend.ts";
+import { ClientReleaser } from "./releaser.ts";
+import { FakeBackend } from "./fake_backend.ts";
+import { clientKey, type ClientSpec } from "./backend.ts";
 import { FakeMounter } from "../mount/fake_mounter.ts";
 
 const spec: ClientSpec = {

@@ -1,4 +1,4 @@
-import type { MountBackend } from "../clients/backend.ts";
+import type { MountBackend } from "./backend.ts";
 import type { Mounter } from "../mount/mounter.ts";
 import { KeyedQueue } from "../locks.ts";
 import { logger } from "../log.ts";

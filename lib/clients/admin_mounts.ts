@@ -1,7 +1,7 @@
-import type { MountBackend } from "../clients/backend.ts";
-import { clientKey } from "../clients/backend.ts";
-import type { JuiceFsCli } from "./cli.ts";
-import type { FsSettings } from "./settings.ts";
+import type { MountBackend } from "./backend.ts";
+import { clientKey } from "./backend.ts";
+import type { JuiceFsCli } from "../juicefs/cli.ts";
+import type { FsSettings } from "../juicefs/settings.ts";
 import { KeyedQueue } from "../locks.ts";
 import { logger } from "../log.ts";
 

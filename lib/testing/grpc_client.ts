@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
-import { codeName } from "./errors.ts";
-import { loadCsi } from "./proto.ts";
+import { codeName } from "../errors.ts";
+import { loadCsi } from "../csi/proto.ts";
 
 /** A CSI error as a caller sees it: the gRPC code name and the message. */
 export class CallError extends Error {
