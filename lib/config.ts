@@ -20,6 +20,8 @@ export interface Config {
   settingsFile?: string;
   logFile?: string;
   fdSocket?: string;
+  fdKeeper?: string;
+  keepMountOnTerm?: boolean;
 }
 
 /** A bad command line: main prints the message on one line and exits 2. */
@@ -81,6 +83,16 @@ const FLAGS: Record<string, FlagSpec> = {
     modes: ["mount-supervisor"],
   },
   "fd-socket": { type: "string", help: "unix socket to hold the FUSE fd on", modes: ["mount-supervisor"] },
+  "fd-keeper": {
+    type: "string",
+    help: "the node plugin's FUSE fd keeper socket: it keeps the mount alive when this supervisor dies",
+    modes: ["mount-supervisor"],
+  },
+  "keep-mount-on-term": {
+    type: "boolean",
+    help: "on SIGTERM leave the mount to the fd keeper unless its directory holds a release file",
+    modes: ["mount-supervisor"],
+  },
   help: { type: "boolean", help: "show help (with --mode: that mode's flags)", modes: "all" },
   version: { type: "boolean", help: "print the version", modes: "all" },
 };
@@ -161,7 +173,12 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     ...(opt("settings-file") ? { settingsFile: opt("settings-file") as string } : {}),
     ...(opt("log-file") ? { logFile: opt("log-file") as string } : {}),
     ...(opt("fd-socket") ? { fdSocket: opt("fd-socket") as string } : {}),
+    ...(opt("fd-keeper") ? { fdKeeper: opt("fd-keeper") as string } : {}),
+    ...(values["keep-mount-on-term"] ? { keepMountOnTerm: true } : {}),
   };
+  if (config.keepMountOnTerm && !config.fdKeeper) {
+    throw new UsageError("--keep-mount-on-term needs --fd-keeper (the keeper keeps the mount alive)");
+  }
   if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(config.driverName) || !config.driverName.includes(".")) {
     throw new UsageError(`--driver-name: "${config.driverName}" is not a DNS-style name like jfs.csi.dev`);
   }

@@ -1,8 +1,12 @@
 import type { Config } from "../lib/config.ts";
-import { ExecMounter } from "../lib/mount/mounter.ts";
+import { ExecMounter, mountAt } from "../lib/mount/mounter.ts";
 import { readSupervisorSettings } from "../lib/supervisor/settings_file.ts";
 import { type ClientProcess, Supervisor } from "../lib/supervisor/supervisor.ts";
 import { startFuseFdHolder } from "../lib/supervisor/fuse_fd_holder.ts";
+import { FdKeeperLink } from "../lib/supervisor/fd_keeper_link.ts";
+import { RELEASE_FILE_NAME } from "../lib/supervisor/fd_keeper_protocol.ts";
+import { abortFuseConnection } from "../lib/supervisor/fuse_connection.ts";
+import { processGroupAlive } from "../lib/supervisor/process_group.ts";
 import { JuiceFsCli } from "../lib/juicefs/cli.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { registerSecrets } from "../lib/redact.ts";
@@ -39,25 +43,62 @@ function spawnClient(juicefs: string) {
   };
 }
 
-/** Runs one JuiceFS client until SIGTERM/SIGINT; exits 0 after unmounting. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => clearTimeout(t), { once: true });
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * Runs one JuiceFS client until SIGTERM/SIGINT; exits 0 after unmounting, or, with
+ * --keep-mount-on-term and no release file beside the keeper's socket, after ending the client
+ * and leaving the mount to the node plugin's fd keeper.
+ */
 export async function runMountSupervisor(config: Config): Promise<number> {
   const s = await readSupervisorSettings(config.settingsFile);
   registerSecrets(Object.values(s.settings.secretEnv));
-  await Deno.mkdir(s.mountPoint, { recursive: true });
+  const mounter = new ExecMounter();
+  // A mount point left by a lost supervisor may be unserved: any stat of it would wait, so the
+  // mount table decides, not the file system.
+  if (!(await mountAt(mounter, s.mountPoint))) await Deno.mkdir(s.mountPoint, { recursive: true });
   if (s.format) await new JuiceFsCli(new DenoCommandRunner(), config.juicefs).ensureFormatted(s.settings);
   const fdSocket = config.fdSocket ?? join(dirname(s.mountPoint), "fuse-fd.sock");
   const holder = await startFuseFdHolder(fdSocket, { log: (msg) => log.debug("fd holder: {msg}", { msg }) });
+  const keeper = config.fdKeeper
+    ? new FdKeeperLink(config.fdKeeper, holder, {
+      log: (level, msg) => log[level === "warn" ? "warn" : level]("fd keeper: {msg}", { msg }),
+    })
+    : undefined;
+  const releaseFile = config.fdKeeper ? join(dirname(config.fdKeeper), RELEASE_FILE_NAME) : undefined;
   const supervisor = new Supervisor(s, holder, {
-    mounter: new ExecMounter(),
+    mounter,
     spawnClient: spawnClient(config.juicefs),
     killGroup: (pid, sig) => {
       try {
         Deno.kill(-pid, sig);
       } catch { /* already gone */ }
     },
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    groupAlive: processGroupAlive,
+    abortConnection: async (device) => {
+      const file = await abortFuseConnection(device);
+      log.info("wrote {file}", { file });
+    },
+    releaseRequested: () => releaseFile ? exists(releaseFile) : Promise.resolve(true),
+    sleep,
     now: () => Date.now(),
-  });
+    ...(keeper ? { keeper } : {}),
+  }, { keepMountOnTerm: config.keepMountOnTerm === true });
   void untilStopSignal().then(() => supervisor.stop());
   return await supervisor.run();
 }

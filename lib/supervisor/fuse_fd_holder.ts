@@ -50,6 +50,16 @@ export interface FuseFdHolder {
    * handed to a restarted juicefs, which then mounts anew.
    */
   holdsFd(): boolean;
+  /**
+   * The live FUSE fd held (still owned by the holder: dup it or send it, never close it),
+   * with its setting and a generation that changes whenever the held fd is replaced.
+   */
+  held(): HeldFuseFd | null;
+  /**
+   * Takes ownership of `fd`, a FUSE fd fetched elsewhere (the node plugin's keeper), so the
+   * next juicefs resumes its connection. Replaces (and closes) a fd held before.
+   */
+  adopt(fd: number, setting: Uint8Array): void;
   /** Stops serving, closes the held fd (if any) and removes the socket file. Idempotent. */
   close(): Promise<void>;
 }
@@ -70,9 +80,10 @@ const MAX_FDS = 2;
 /** Upper bound of one idle wait, so a lost wakeup can never hang close(). */
 const IDLE_POLL_MS = 1000;
 
-interface Held {
+export interface HeldFuseFd {
   fd: number;
   setting: Uint8Array;
+  generation: number;
 }
 
 /**
@@ -114,7 +125,8 @@ export async function startFuseFdHolder(
 }
 
 class Holder implements FuseFdHolder {
-  #held: Held | null = null;
+  #held: HeldFuseFd | null = null;
+  #generation = 0;
   #closing = false;
   #conn: number | null = null;
   #loop: Promise<void>;
@@ -134,6 +146,18 @@ class Holder implements FuseFdHolder {
   holdsFd(): boolean {
     if (this.#held !== null && this.#isDead(this.#held.fd)) this.#drop("its FUSE connection is gone");
     return this.#held !== null;
+  }
+
+  held(): HeldFuseFd | null {
+    return this.holdsFd() ? this.#held : null;
+  }
+
+  adopt(fd: number, setting: Uint8Array): void {
+    if (this.#closing) {
+      this.#closeQuietly(fd);
+      return;
+    }
+    this.#replace(fd, setting, "adopted");
   }
 
   close(): Promise<void> {
@@ -210,15 +234,7 @@ class Holder implements FuseFdHolder {
         this.#closeQuietly(newFd);
         return;
       }
-      const old = this.#held;
-      this.#held = { fd: newFd, setting: msg.payload };
-      if (old !== null && old.fd !== newFd) this.#closeQuietly(old.fd);
-      this.log(
-        `fuse fd holder: holding FUSE fd ${newFd} (${
-          fdTarget(newFd)
-        }, setting ${msg.payload.byteLength} bytes)` +
-          (old !== null ? `, replacing fd ${old.fd}` : ""),
-      );
+      this.#replace(newFd, msg.payload, "holding");
       return;
     }
     for (const fd of msg.fds) this.#closeQuietly(fd);
@@ -229,6 +245,16 @@ class Holder implements FuseFdHolder {
           (msg.fdsTruncated ? " (more were dropped)" : ""),
       );
     }
+  }
+
+  #replace(fd: number, setting: Uint8Array, how: string): void {
+    const old = this.#held;
+    this.#held = { fd, setting, generation: ++this.#generation };
+    if (old !== null && old.fd !== fd) this.#closeQuietly(old.fd);
+    this.log(
+      `fuse fd holder: ${how} FUSE fd ${fd} (${fdTarget(fd)}, setting ${setting.byteLength} bytes)` +
+        (old !== null ? `, replacing fd ${old.fd}` : ""),
+    );
   }
 
   /** A FUSE device whose connection was aborted polls as POLLERR. */

@@ -1,6 +1,7 @@
 /** Linux x86_64 glibc values of the flags, errnos and limits the FFI bindings (libc_ffi.ts) use. */
 export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;
+export const SOCK_SEQPACKET = 5;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
@@ -25,7 +26,9 @@ export const EINTR = 4;
 export const EBADF = 9;
 export const EAGAIN = 11;
 export const EINVAL = 22;
+export const ENOENT = 2;
 export const ECONNABORTED = 103;
+export const ECONNREFUSED = 111;
 
 /** Longest path that fits in sockaddr_un.sun_path (108 bytes including the NUL). */
 export const UNIX_PATH_MAX = 107;

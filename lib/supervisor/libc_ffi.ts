@@ -35,6 +35,7 @@ import {
   SHUT_RDWR,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
   SOCK_STREAM,
   SOL_SOCKET,
   UNIX_PATH_MAX,
@@ -143,6 +144,15 @@ export function sockaddrUn(path: string): Uint8Array<ArrayBuffer> {
 /** socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC [| SOCK_NONBLOCK], 0). */
 export function unixStreamSocket(nonblocking = false): number {
   const type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+  return check("socket", libc().socket(AF_UNIX, type, 0));
+}
+
+/**
+ * socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC [| SOCK_NONBLOCK], 0): a connection that keeps
+ * message boundaries, so one sendmsg is always one recvmsg (the fd keeper's protocol).
+ */
+export function unixSeqpacketSocket(nonblocking = false): number {
+  const type = SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
   return check("socket", libc().socket(AF_UNIX, type, 0));
 }
 

@@ -1,0 +1,381 @@
+// The node plugin's FUSE fd keeper with the real program and the real juicefs: a Mount Pod lost
+// whole (its supervisor and every juicefs process SIGKILLed) leaves the kernel connection alive
+// in the keeper, so a bind of the mount (what an app pod sees) hangs instead of failing, and a
+// new supervisor resumes it. Also: a keeper restart interrupts nothing and the new keeper
+// regains the fd; a release unmounts; and (issue 11 item 14) a supervisor whose client is
+// already dead stops within a bound instead of hanging in umount.
+//
+// The keeper runs as its own process (fd_keeper_child.ts) so it can be SIGKILLed like a node
+// plugin pod; supervisors are `bin/csi-jfs --mode=mount-supervisor`. Every access to the mount
+// goes through a subprocess with a deadline: while no juicefs serves the connection, requests
+// block instead of failing. Needs root, /dev/fuse and the pinned juicefs; ignored otherwise.
+import nodeAssert from "node:assert/strict";
+import { join } from "node:path";
+import { CACHE, JUICEFS, ROOT } from "../support/driver.ts";
+import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
+import { writeSettingsFile } from "../../lib/supervisor/settings_file.ts";
+import { settingsFromSecrets } from "../../lib/juicefs/settings.ts";
+
+function ignoreReason(): string | null {
+  try {
+    if (Deno.uid() !== 0) return "needs root";
+    Deno.statSync("/dev/fuse");
+    Deno.statSync(JUICEFS);
+  } catch (e) {
+    return String(e);
+  }
+  return null;
+}
+const ignore = ignoreReason();
+if (ignore !== null) console.warn(`fd_keeper_test ignored: ${ignore}`);
+
+const DENO = Deno.env.get("DENO") ?? `${CACHE}/bin/deno`;
+const KEY = "fs-k1";
+
+interface Run {
+  code: number | null;
+  out: string;
+}
+
+/** Runs a command to completion, SIGKILLing it after `timeoutMs` (code is then null). */
+async function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
+  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, timeoutMs);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const dec = new TextDecoder();
+    return { code: timedOut ? null : code, out: dec.decode(stdout) + dec.decode(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function mustRun(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
+  const r = await run(cmd, args, timeoutMs);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code ?? "timeout"}\n${r.out}`);
+  return r.out;
+}
+
+function mounts() {
+  return parseMountinfo(Deno.readTextFileSync("/proc/self/mountinfo"));
+}
+
+function mountAt(path: string) {
+  return mounts().findLast((m) => m.mountPoint === path);
+}
+
+/** pids of `juicefs mount ... <mnt>` (juicefs rewrites its argv: split on NUL and space). */
+function juicefsPids(mnt: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split(/[\0 ]/);
+      const state = Deno.readTextFileSync(`/proc/${e.name}/stat`).replace(/^.*\) /, "")[0];
+      if (state === "Z") continue;
+      if ((argv[0] ?? "").endsWith("juicefs") && argv.includes("mount") && argv.includes(mnt)) {
+        pids.push(Number(e.name));
+      }
+    } catch { /* exited meanwhile */ }
+  }
+  return pids;
+}
+
+function kill(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch { /* gone */ }
+}
+
+async function eventually<T>(
+  what: string,
+  ms: number,
+  probe: () => Promise<T | undefined> | T | undefined,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${last ?? ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Resolves with the exit code, or null if the process is still running after `ms`. */
+async function exitWithin(p: Deno.ChildProcess, ms: number): Promise<number | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const r = await Promise.race([
+    p.status.then((s) => s.code),
+    new Promise<null>((res) => (timer = setTimeout(() => res(null), ms))),
+  ]);
+  clearTimeout(timer);
+  return r;
+}
+
+/** One file system, its keeper directory, a keeper process and supervisors. */
+class Rig {
+  readonly meta: string;
+  readonly mnt: string;
+  readonly target: string;
+  readonly keeperRoot: string;
+  readonly keeperSock: string;
+  readonly releaseFile: string;
+  readonly status: string;
+  keeper: Deno.ChildProcess | null = null;
+  readonly supervisors: Deno.ChildProcess[] = [];
+  #n = 0;
+
+  private constructor(readonly dir: string) {
+    this.meta = `sqlite3://${dir}/meta.db`;
+    this.mnt = `${dir}/clients/${KEY}/mnt`;
+    this.target = `${dir}/target`;
+    this.keeperRoot = `${dir}/keeper`;
+    this.keeperSock = `${this.keeperRoot}/${KEY}/fd-keeper.sock`;
+    this.releaseFile = `${this.keeperRoot}/${KEY}/release`;
+    this.status = `${dir}/keeper-status.json`;
+  }
+
+  static async create(): Promise<Rig> {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "csi-jfs-fdkeeper-" }));
+    const rig = new Rig(dir);
+    await Deno.mkdir(rig.target);
+    await Deno.mkdir(`${rig.keeperRoot}/${KEY}`, { recursive: true, mode: 0o700 });
+    await mustRun(JUICEFS, ["format", rig.meta, "vol", "--storage", "file", "--bucket", `${dir}/bucket/`]);
+    return rig;
+  }
+
+  async startKeeper(): Promise<void> {
+    const log = `${this.dir}/keeper.log`;
+    const cmd = `exec "$0" run --quiet -A "$1" "$2" "$3" 2>>"$4"`;
+    const script = join(ROOT, "tests/integration/fd_keeper_child.ts");
+    await Deno.remove(this.status).catch(() => {});
+    this.keeper = new Deno.Command("bash", {
+      args: ["-c", cmd, DENO, script, this.keeperRoot, this.status, log],
+      stdin: "null",
+      stdout: "null",
+    }).spawn();
+    const pid = this.keeper.pid;
+    await eventually("the keeper listening", 20_000, () => this.keeperState()?.pid === pid || undefined);
+  }
+
+  /** The keeper's last status, or null when the current keeper has not written one. */
+  keeperState(): { pid: number; holds: Record<string, boolean> } | null {
+    try {
+      const s = JSON.parse(Deno.readTextFileSync(this.status));
+      return s.pid === this.keeper?.pid ? s : null;
+    } catch {
+      return null;
+    }
+  }
+
+  keeperHolds(): boolean {
+    return this.keeperState()?.holds[KEY] === true;
+  }
+
+  async killKeeper(): Promise<void> {
+    const k = this.keeper;
+    if (!k) return;
+    k.kill("SIGKILL");
+    await k.status;
+    this.keeper = null;
+  }
+
+  async startSupervisor(opts: { keeper: boolean }): Promise<Deno.ChildProcess> {
+    const n = ++this.#n;
+    const settingsFile = `${this.dir}/settings-${n}.json`;
+    await writeSettingsFile(settingsFile, {
+      settings: settingsFromSecrets({ name: "vol", metaurl: this.meta }),
+      mountFlags: ["--cache-dir", `${this.dir}/cache`],
+      mountPoint: this.mnt,
+    });
+    const args = [
+      "--mode=mount-supervisor",
+      `--settings-file=${settingsFile}`,
+      `--fd-socket=${this.dir}/clients/${KEY}/fuse-fd.sock`,
+      `--juicefs=${JUICEFS}`,
+      "--log-level=debug",
+      ...(opts.keeper ? [`--fd-keeper=${this.keeperSock}`, "--keep-mount-on-term"] : []),
+    ];
+    // stderr rather than --log-file: the file sink flushes late, and these processes get SIGKILLed.
+    const cmd = `exec "$0" "$@" 2>>"${this.dir}/supervisor.log"`;
+    const p = new Deno.Command("bash", {
+      args: ["-c", cmd, join(ROOT, "bin/csi-jfs"), ...args],
+      stdin: "null",
+      stdout: "null",
+    })
+      .spawn();
+    this.supervisors.push(p);
+    return p;
+  }
+
+  async waitMounted(): Promise<void> {
+    await eventually("the mount", 30_000, () => mountAt(this.mnt)?.fsType === "fuse.juicefs" || undefined);
+    await eventually(
+      "the mount answering",
+      20_000,
+      async () => (await run("stat", [this.mnt], 3_000)).code === 0 || undefined,
+    );
+  }
+
+  /** SIGKILL of the supervisor and every juicefs process: a Mount Pod deleted with --force. */
+  async killPod(sup: Deno.ChildProcess): Promise<void> {
+    sup.kill("SIGKILL");
+    await sup.status;
+    for (const pid of juicefsPids(this.mnt)) kill(pid, "SIGKILL");
+    await eventually(
+      "every juicefs process gone",
+      10_000,
+      () => juicefsPids(this.mnt).length === 0 || undefined,
+    );
+  }
+
+  async bindTarget(): Promise<void> {
+    await mustRun("mkdir", ["-p", `${this.mnt}/vol1`], 10_000);
+    await mustRun("mount", ["--bind", `${this.mnt}/vol1`, this.target], 10_000);
+  }
+
+  /** Leaves nothing: every holder dies first, so no unmount can wait on an unserved connection. */
+  async cleanup(ok: boolean): Promise<void> {
+    await this.killKeeper();
+    for (const s of this.supervisors) {
+      kill(s.pid, "SIGCONT");
+      kill(s.pid, "SIGKILL");
+      await s.status;
+    }
+    for (const pid of juicefsPids(this.mnt)) kill(pid, "SIGKILL");
+    await eventually("juicefs gone", 10_000, () => juicefsPids(this.mnt).length === 0 || undefined).catch(
+      () => {},
+    );
+    for (const m of mounts().filter((m) => m.mountPoint.startsWith(`${this.dir}/`)).reverse()) {
+      await run("umount", ["-l", m.mountPoint], 10_000);
+    }
+    if (!ok) {
+      for (const f of ["supervisor.log", "keeper.log"]) {
+        console.error(`--- ${f}\n${await Deno.readTextFile(`${this.dir}/${f}`).catch(String)}`);
+      }
+    }
+    if (mounts().some((m) => m.mountPoint.startsWith(`${this.dir}/`))) {
+      console.error(`leaving ${this.dir}: something is still mounted under it`);
+    } else {
+      await Deno.remove(this.dir, { recursive: true });
+    }
+  }
+}
+
+/** Runs a case with a fresh rig, cleaning up whatever happens. */
+function rigTest(name: string, fn: (rig: Rig) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: ignore !== null,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const rig = await Rig.create();
+      let ok = false;
+      try {
+        await fn(rig);
+        ok = true;
+      } finally {
+        await rig.cleanup(ok);
+      }
+    },
+  });
+}
+
+async function readThrough(path: string, timeoutMs: number): Promise<Run> {
+  return await run("cat", [path], timeoutMs);
+}
+
+rigTest(
+  "a Mount Pod killed whole: the keeper keeps the mount alive and a new supervisor resumes it",
+  async (rig) => {
+    await rig.startKeeper();
+    const sup1 = await rig.startSupervisor({ keeper: true });
+    await rig.waitMounted();
+    await eventually("the keeper holding the FUSE fd", 10_000, () => rig.keeperHolds() || undefined);
+    await rig.bindTarget();
+    const bound = mountAt(rig.target);
+    await mustRun("sh", ["-c", 'printf before >"$1/old.txt"', "sh", rig.target], 10_000);
+
+    const killedAt = Date.now();
+    await rig.killPod(sup1);
+    nodeAssert.ok(rig.keeperHolds(), "the keeper must still hold the FUSE fd");
+    nodeAssert.deepEqual(mountAt(rig.target), bound, "the pod target is still a mount");
+    // Served by nobody, the target hangs (or answers from the kernel's cache); never ENOTCONN.
+    const probe = await run("stat", [rig.target], 1_500);
+    nodeAssert.ok(
+      probe.code === null || probe.code === 0,
+      `the target failed while no client ran: ${probe.out}`,
+    );
+
+    await rig.startSupervisor({ keeper: true });
+    const content = await eventually("the old file through the target", 30_000, async () => {
+      const r = await readThrough(`${rig.target}/old.txt`, 2_000);
+      return r.code === 0 ? r.out : undefined;
+    });
+    const outage = Date.now() - killedAt;
+    nodeAssert.equal(content, "before");
+    await mustRun("sh", ["-c", 'printf after >"$1/new.txt"', "sh", rig.target], 5_000);
+    nodeAssert.equal(await mustRun("cat", [`${rig.mnt}/vol1/new.txt`], 5_000), "after");
+    nodeAssert.deepEqual(mountAt(rig.target), bound, "the target was not remounted");
+    nodeAssert.equal(
+      mounts().filter((m) => m.mountPoint === rig.mnt).length,
+      1,
+      "no mount stacked on the old one",
+    );
+    console.log(
+      `pod loss: the target read again ${outage} ms after the kill (including the new supervisor's start)`,
+    );
+  },
+);
+
+rigTest(
+  "a release (release file present): SIGTERM unmounts and leaves nothing, and the keeper lets go",
+  async (rig) => {
+    await rig.startKeeper();
+    const sup = await rig.startSupervisor({ keeper: true });
+    await rig.waitMounted();
+    await eventually("the keeper holding the FUSE fd", 10_000, () => rig.keeperHolds() || undefined);
+    await Deno.writeTextFile(rig.releaseFile, "");
+    sup.kill("SIGTERM");
+    nodeAssert.equal(await exitWithin(sup, 30_000), 0, "the supervisor exits 0 within 30 s");
+    nodeAssert.equal(mountAt(rig.mnt), undefined, "unmounted");
+    nodeAssert.deepEqual(juicefsPids(rig.mnt), [], "no juicefs left");
+    await eventually("the keeper dropping the dead connection", 5_000, () => !rig.keeperHolds() || undefined);
+  },
+);
+
+// Issue 11 item 14: the client dies while the supervisor cannot restart it, then SIGTERM. The
+// supervisor's own holder keeps the connection open, so a plain umount would wait forever.
+rigTest("a supervisor whose juicefs is dead stops within a bound and leaves no mount", async (rig) => {
+  const sup = await rig.startSupervisor({ keeper: false });
+  await rig.waitMounted();
+  sup.kill("SIGSTOP");
+  for (const pid of juicefsPids(rig.mnt)) kill(pid, "SIGKILL");
+  await eventually(
+    "every juicefs process gone",
+    10_000,
+    () => juicefsPids(rig.mnt).length === 0 || undefined,
+  );
+  sup.kill("SIGTERM");
+  const t0 = Date.now();
+  sup.kill("SIGCONT");
+  const code = await exitWithin(sup, 40_000);
+  nodeAssert.equal(code, 0, "the supervisor exits 0 within 40 s");
+  nodeAssert.equal(mountAt(rig.mnt), undefined, "unmounted");
+  nodeAssert.deepEqual(juicefsPids(rig.mnt), [], "no juicefs left");
+  const log = await Deno.readTextFile(`${rig.dir}/supervisor.log`);
+  console.log(`dead client: the supervisor stopped ${Date.now() - t0} ms after SIGTERM`);
+  nodeAssert.match(log, /aborted the FUSE connection|juicefs client \d+ started .*restart 1/);
+});
