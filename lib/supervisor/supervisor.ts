@@ -263,7 +263,10 @@ export class Supervisor {
   /** A real release: unmount, then end the client; never hangs on a dead or hung client. */
   private async release(): Promise<number> {
     const mp = this.s.mountPoint;
-    const alive = this.current !== undefined && !this.currentExited;
+    // The group, not the exit status we may not have seen yet: a SIGTERM can be handled
+    // before the exit of a client killed just before it.
+    const c = this.current;
+    const alive = c !== undefined && !this.currentExited && this.deps.groupAlive(c.pid);
     let unmounted = !(await mountAt(this.deps.mounter, mp));
     let hung = false;
     if (!unmounted && alive) {
