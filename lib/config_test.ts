@@ -51,3 +51,29 @@ Deno.test("parseConfig refuses bad command lines with one-line reasons", () => {
     }
   }
 });
+
+Deno.test("parseConfig: the mount-supervisor's fd keeper flags", () => {
+  const p = parseConfig([
+    "--mode=mount-supervisor",
+    "--fd-keeper=/k/fs-1/fd-keeper.sock",
+    "--keep-mount-on-term",
+  ], host);
+  assert(p.kind === "run");
+  assertEquals([p.config.fdKeeper, p.config.keepMountOnTerm], ["/k/fs-1/fd-keeper.sock", true]);
+  const plain = parseConfig(["--mode=mount-supervisor"], host);
+  assert(
+    plain.kind === "run" && plain.config.fdKeeper === undefined && plain.config.keepMountOnTerm === undefined,
+  );
+  const cases: Array<[string[], RegExp]> = [
+    [["--mode=mount-supervisor", "--keep-mount-on-term"], /--keep-mount-on-term needs --fd-keeper/],
+    [["--mode=node", "--fd-keeper=/x"], /--fd-keeper does not apply to --mode=node/],
+  ];
+  for (const [argv, re] of cases) {
+    try {
+      parseConfig(argv, host);
+      throw new Error(`accepted ${argv.join(" ")}`);
+    } catch (e) {
+      assert(e instanceof UsageError && re.test(e.message), `${argv.join(" ")}: ${e}`);
+    }
+  }
+});

@@ -109,7 +109,8 @@ export class FdKeeperLink implements KeeperLink {
     const deadline = Date.now() + timeoutMs;
     return this.#serial(async () => {
       for (;;) {
-        if (await this.#step(Math.max(1, deadline - Date.now()))) return true;
+        const outcome = await this.#step(Math.max(1, deadline - Date.now()));
+        if (outcome !== "unreachable") return outcome === "kept";
         if (Date.now() + 100 > deadline) return false;
         await sleep(Math.min(100, deadline - Date.now()));
       }
@@ -138,12 +139,12 @@ export class FdKeeperLink implements KeeperLink {
     }
   }
 
-  /** Makes sure the keeper holds the holder's fd; resolves whether it confirmed. Never throws. */
-  async #step(timeoutMs: number): Promise<boolean> {
+  /** Makes sure the keeper holds the holder's fd. Never throws. */
+  async #step(timeoutMs: number): Promise<"kept" | "refused" | "unreachable"> {
     try {
       // Read right before sending, with no await in between: the holder closes a replaced fd.
       const held = this.holder.held();
-      if (held === null) return false;
+      if (held === null) return "refused";
       if (this.#conn !== null && this.#peerGone(this.#conn)) {
         this.#log("info", `the fd keeper at ${this.socketPath} went away; waiting for it to come back`);
         this.#disconnect();
@@ -152,8 +153,8 @@ export class FdKeeperLink implements KeeperLink {
         this.#conn = this.#connect();
         this.#absentLogged = false;
       }
-      if (this.#confirmed === held.generation) return true;
-      if (this.#refused === held.generation) return false;
+      if (this.#confirmed === held.generation) return "kept";
+      if (this.#refused === held.generation) return "refused";
       sendMsg(this.#conn, encodeMessage("KEEP", held.setting), [held.fd]);
       const reply = await this.#reply(this.#conn, timeoutMs);
       reply.fds.forEach(closeQuiet);
@@ -161,20 +162,20 @@ export class FdKeeperLink implements KeeperLink {
       if (m.verb === "OK") {
         this.#confirmed = held.generation;
         this.#log("info", `the fd keeper at ${this.socketPath} holds a copy of FUSE fd ${held.fd}`);
-        return true;
+        return "kept";
       }
       if (reply.payload.byteLength === 0) throw new Error("the fd keeper closed the connection");
       // A refusal is not retried for this fd: only a new fd or a new keeper is worth it.
       this.#refused = held.generation;
       this.#log("warn", `the fd keeper refused FUSE fd ${held.fd}: ${m.verb} ${bodyText(m)}`);
-      return false;
+      return "refused";
     } catch (e) {
       this.#disconnect();
       if (!this.#absentLogged) {
         this.#absentLogged = true;
         this.#log("debug", `fd keeper at ${this.socketPath} not reachable (retrying): ${errorText(e)}`);
       }
-      return false;
+      return "unreachable";
     }
   }
 

@@ -356,3 +356,32 @@ test("close() while a client is mid-connection returns promptly and leaks nothin
     await assertRejects(() => Deno.lstat(path), Deno.errors.NotFound);
   });
 });
+
+test("an adopted fd (from the node plugin's keeper) goes to the next juicefs; each new fd is a new generation", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/holder.sock`;
+    const holder = await startFuseFdHolder(path);
+    const [r, w] = pipe();
+    const [r2, w2] = pipe();
+    try {
+      assertEquals(holder.held(), null);
+      holder.adopt(w, SETTING);
+      const first = holder.held();
+      assert(first !== null && first.fd === w);
+      const got = await fetchFd(path);
+      assert(got.fd !== null);
+      assertEquals(got.setting, SETTING);
+      writeFd(got.fd, enc.encode("x"));
+      assertEquals(dec.decode(readFd(r, 8)), "x", "the adopted pipe went to juicefs");
+      closeFd(got.fd);
+
+      await handOver(path, w2); // juicefs hands a (new) fd back after resuming
+      await eventually(() => holder.held()?.fd !== w, "the new fd held");
+      assert(holder.held()!.generation > first.generation);
+      assert(writersGone(r), "the adopted fd was closed when replaced");
+    } finally {
+      await holder.close();
+      for (const fd of [r, r2, w2]) closeFd(fd);
+    }
+  });
+});
