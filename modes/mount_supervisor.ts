@@ -6,7 +6,7 @@ import { startFuseFdHolder } from "../lib/supervisor/fuse_fd_holder.ts";
 import { FdKeeperLink } from "../lib/supervisor/fd_keeper_link.ts";
 import { RELEASE_FILE_NAME } from "../lib/supervisor/fd_keeper_protocol.ts";
 import { abortFuseConnection } from "../lib/supervisor/fuse_connection.ts";
-import { processGroupAlive } from "../lib/supervisor/process_group.ts";
+import { commNames, processGroupAlive } from "../lib/supervisor/process_group.ts";
 import { JuiceFsCli } from "../lib/juicefs/cli.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { registerSecrets } from "../lib/redact.ts";
@@ -80,6 +80,7 @@ export async function runMountSupervisor(config: Config): Promise<number> {
       log: (level, msg) => log[level === "warn" ? "warn" : level]("fd keeper: {msg}", { msg }),
     })
     : undefined;
+  const clientNames = commNames(config.juicefs.includes("/") ? config.juicefs : "juicefs");
   const releaseFile = config.fdKeeper ? join(dirname(config.fdKeeper), RELEASE_FILE_NAME) : undefined;
   const supervisor = new Supervisor(s, holder, {
     mounter,
@@ -89,7 +90,7 @@ export async function runMountSupervisor(config: Config): Promise<number> {
         Deno.kill(-pid, sig);
       } catch { /* already gone */ }
     },
-    groupAlive: processGroupAlive,
+    clientAlive: (pid) => processGroupAlive(pid, { comm: clientNames }),
     abortConnection: async (device) => {
       const file = await abortFuseConnection(device);
       log.info("wrote {file}", { file });

@@ -44,7 +44,7 @@ Deno.test("abortFuseConnection writes the connection's abort file; mounts fusect
   }
 });
 
-Deno.test("processGroupAlive reads pgrp from /proc/PID/stat, skipping zombies and odd names", async () => {
+Deno.test("processGroupAlive reads pgrp and comm from /proc/PID/stat, skipping zombies", async () => {
   const proc = await Deno.makeTempDir({ prefix: "proc" });
   try {
     const stat = async (pid: number, comm: string, state: string, pgrp: number) => {
@@ -55,10 +55,17 @@ Deno.test("processGroupAlive reads pgrp from /proc/PID/stat, skipping zombies an
     await stat(101, "juice fs) Z 1 7", "S", 7); // a comm that tries to look like another group
     await stat(102, "juicefs", "Z", 200);
     await Deno.mkdir(`${proc}/self`);
-    assertEquals(processGroupAlive(100, proc), true);
-    assertEquals(processGroupAlive(7, proc), true);
-    assertEquals(processGroupAlive(200, proc), false, "a zombie serves nothing");
-    assertEquals(processGroupAlive(300, proc), false);
+    await stat(103, "df", "D", 400);
+    const alive = (pgid: number, comm?: string) =>
+      processGroupAlive(pgid, { procDir: proc, ...(comm ? { comm: [comm] } : {}) });
+    assertEquals(alive(100), true);
+    assertEquals(alive(100, "juicefs"), true);
+    assertEquals(alive(7), true);
+    assertEquals(alive(7, "juicefs"), false, "the comm is what is between the first ( and the last )");
+    assertEquals(alive(200), false, "a zombie serves nothing");
+    assertEquals(alive(300), false);
+    assertEquals(alive(400), true);
+    assertEquals(alive(400, "juicefs"), false, "a helper left in the group is not the client");
   } finally {
     await Deno.remove(proc, { recursive: true });
   }

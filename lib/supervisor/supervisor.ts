@@ -27,8 +27,8 @@ export interface SupervisorDeps {
   mounter: Mounter;
   spawnClient(args: string[], env: Record<string, string>): ClientProcess;
   killGroup(pid: number, sig: Deno.Signal): void;
-  /** Whether any process of the group led by `pid` is still there. */
-  groupAlive(pid: number): boolean;
+  /** Whether a juicefs process of the group led by `pid` still runs (helpers it forked aside). */
+  clientAlive(pid: number): boolean;
   /** Aborts the kernel FUSE connection of the mount with this mountinfo device ("0:53"). */
   abortConnection(device: string): Promise<void>;
   /** Whether the node plugin asked for a real release (only read with keepMountOnTerm). */
@@ -250,12 +250,14 @@ export class Supervisor {
       );
     }
     const c = this.current;
-    if (c && this.deps.groupAlive(c.pid)) {
+    if (c && this.deps.clientAlive(c.pid)) {
       // SIGHUP is juicefs's own hand-over exit: the serving process flushes buffered writes and
       // stops serving without unmounting; its parent (which would restart it) just exits.
       log.info("asking juicefs client {pid} to flush and exit without unmounting (SIGHUP)", { pid: c.pid });
       this.deps.killGroup(c.pid, "SIGHUP");
-      await this.untilGroupGone(c.pid, this.o.stopGraceMs);
+      await this.untilClientGone(c.pid, this.o.stopGraceMs);
+      // What juicefs forked may be waiting on the now unserved mount (its `df` does): it goes too.
+      this.deps.killGroup(c.pid, "SIGKILL");
     }
     return 0;
   }
@@ -266,7 +268,7 @@ export class Supervisor {
     // The group, not the exit status we may not have seen yet: a SIGTERM can be handled
     // before the exit of a client killed just before it.
     const c = this.current;
-    const alive = c !== undefined && !this.currentExited && this.deps.groupAlive(c.pid);
+    const alive = c !== undefined && !this.currentExited && this.deps.clientAlive(c.pid);
     let unmounted = !(await mountAt(this.deps.mounter, mp));
     let hung = false;
     if (!unmounted && alive) {
@@ -344,14 +346,14 @@ export class Supervisor {
     }
   }
 
-  private async untilGroupGone(pid: number, ms: number): Promise<void> {
+  private async untilClientGone(pid: number, ms: number): Promise<void> {
     for (let waited = 0; waited < ms; waited += 100) {
-      if (!this.deps.groupAlive(pid)) return;
+      if (!this.deps.clientAlive(pid)) return;
       await this.deps.sleep(100);
     }
     log.warn("juicefs client {pid} did not exit within {ms}ms; killing it", { pid, ms });
     this.deps.killGroup(pid, "SIGKILL");
-    for (let waited = 0; waited < 3_000 && this.deps.groupAlive(pid); waited += 100) {
+    for (let waited = 0; waited < 3_000 && this.deps.clientAlive(pid); waited += 100) {
       await this.deps.sleep(100);
     }
   }

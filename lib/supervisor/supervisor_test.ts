@@ -122,7 +122,7 @@ function harness(
       const c = clients.find((c) => c.pid === pid);
       if (sig === "SIGKILL" || (sig === "SIGHUP" && h.hupEnds)) c?.exit(137, sig);
     },
-    groupAlive: (pid) => clients.some((c) => c.pid === pid && !c.exited),
+    clientAlive: (pid) => clients.some((c) => c.pid === pid && !c.exited),
     abortConnection(device) {
       events.push(`abort ${device}`);
       if (h.abortFails) return Promise.reject(new Error("no fusectl"));
@@ -386,7 +386,7 @@ Deno.test("supervisor: keep-mount-on-term without a release hands the fd over an
   h.sup.stop();
   assertEquals(await run, 0);
   assertEquals(keeper.calls, ["fetch", "start", "handOver", "close"]);
-  assertEquals(h.events, ["spawn 100", "kill 100 SIGHUP", "exit 100", "holder closed"]);
+  assertEquals(h.events, ["spawn 100", "kill 100 SIGHUP", "exit 100", "kill 100 SIGKILL", "holder closed"]);
   assertEquals(h.mounter.entries.map((e) => e.mountPoint), [MP], "the mount stays for the next supervisor");
 });
 
@@ -397,7 +397,11 @@ Deno.test("supervisor: keep-mount-on-term SIGKILLs a client that ignores SIGHUP 
   await tick();
   h.sup.stop();
   assertEquals(await run, 0);
-  assertEquals(h.events.filter((e) => e.startsWith("kill")), ["kill 100 SIGHUP", "kill 100 SIGKILL"]);
+  assertEquals(h.events.filter((e) => e.startsWith("kill")), [
+    "kill 100 SIGHUP",
+    "kill 100 SIGKILL",
+    "kill 100 SIGKILL",
+  ]);
   assertEquals(h.delays.filter((d) => d === 100).length, GRACE / 100, "waited the grace period in steps");
   assertEquals(h.mounter.entries.map((e) => e.mountPoint), [MP]);
 });

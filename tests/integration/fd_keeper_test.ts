@@ -260,7 +260,7 @@ class Rig {
     for (const m of mounts().filter((m) => m.mountPoint.startsWith(`${this.dir}/`)).reverse()) {
       await run("umount", ["-l", m.mountPoint], 10_000);
     }
-    if (!ok) {
+    if (!ok || Deno.env.get("FD_KEEPER_TEST_LOGS")) {
       for (const f of ["supervisor.log", "keeper.log"]) {
         console.error(`--- ${f}\n${await Deno.readTextFile(`${this.dir}/${f}`).catch(String)}`);
       }
@@ -337,6 +337,45 @@ rigTest(
     console.log(
       `pod loss: the target read again ${outage} ms after the kill (including the new supervisor's start)`,
     );
+  },
+);
+
+rigTest(
+  "SIGTERM with no release file: juicefs ends without unmounting and the next supervisor resumes",
+  async (rig) => {
+    await rig.startKeeper();
+    const sup1 = await rig.startSupervisor({ keeper: true });
+    await rig.waitMounted();
+    await eventually("the keeper holding the FUSE fd", 10_000, () => rig.keeperHolds() || undefined);
+    await rig.bindTarget();
+    const bound = mountAt(rig.target);
+    // juicefs's SIGHUP exit flushes whatever it still buffers before it goes.
+    await mustRun("sh", ["-c", 'printf unsynced >"$1/w.txt"', "sh", rig.target], 10_000);
+
+    const termAt = Date.now();
+    sup1.kill("SIGTERM");
+    nodeAssert.equal(await exitWithin(sup1, 30_000), 0, "the supervisor exits 0");
+    console.log(`keep-mount-on-term: the supervisor exited ${Date.now() - termAt} ms after SIGTERM`);
+    nodeAssert.deepEqual(juicefsPids(rig.mnt), [], "juicefs ended");
+    nodeAssert.deepEqual(mountAt(rig.target), bound, "the target is still mounted");
+    nodeAssert.ok(mountAt(rig.mnt) !== undefined, "the mount point is still mounted");
+    nodeAssert.ok(rig.keeperHolds(), "the keeper holds the connection");
+    const log = await Deno.readTextFile(`${rig.dir}/supervisor.log`);
+    nodeAssert.match(log, /leaving \S+ mounted: the fd keeper holds its FUSE connection/);
+
+    await rig.startSupervisor({ keeper: true });
+    const content = await eventually("the file through the target", 30_000, async () => {
+      const r = await readThrough(`${rig.target}/w.txt`, 2_000);
+      return r.code === 0 ? r.out : undefined;
+    });
+    nodeAssert.equal(content, "unsynced");
+    await mustRun("sh", ["-c", 'printf after >"$1/x.txt"', "sh", rig.target], 5_000);
+    nodeAssert.equal(
+      mounts().filter((m) => m.mountPoint === rig.mnt).length,
+      1,
+      "no mount stacked on the old one",
+    );
+    console.log(`keep-mount-on-term: the target read again ${Date.now() - termAt} ms after SIGTERM`);
   },
 );
 
