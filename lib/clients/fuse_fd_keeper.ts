@@ -223,7 +223,13 @@ export class FuseFdKeeper {
     await l.loop;
     await Promise.all(l.handlers);
     closeQuietly(l.listenFd);
-    await removeSocket(l.socketPath, l.socketIno);
+    await removeSocket(l.socketPath, l.socketIno).catch((e) =>
+      log.warn("client {key}: remove {path}: {error}", {
+        key: l.key,
+        path: l.socketPath,
+        error: errorText(e),
+      })
+    );
   }
 
   async #serve(l: Listener): Promise<void> {
@@ -283,7 +289,11 @@ export class FuseFdKeeper {
     const err = (reason: string) => {
       for (const fd of fds) closeQuietly(fd);
       sendMsg(conn, encodeMessage("ERR", reason), []);
-      log.warn("client {key}: refused {verb}: {reason}", { key: l.key, verb: verb.slice(0, 16), reason });
+      log.warn("client {key}: refused {verb}: {reason}", {
+        key: l.key,
+        verb: JSON.stringify(verb.slice(0, 16)),
+        reason,
+      });
     };
     if (truncated) return err("message too long or too many fds");
     if (verb === "FETCH") {
