@@ -71,6 +71,7 @@ interface Listener {
   listenFd: number;
   socketIno: number;
   closing: boolean;
+  closed?: Promise<void>;
   conns: Set<number>;
   handlers: Set<Promise<void>>;
   loop: Promise<void>;
@@ -94,6 +95,16 @@ export class FuseFdKeeper {
   /** The file whose presence tells the key's supervisor that SIGTERM is a real release. */
   releaseFile(key: string): string {
     return join(this.rootDir, checkKey(key), RELEASE_FILE_NAME);
+  }
+
+  /**
+   * Tells the key's supervisor that its next SIGTERM is a real release (unmount), not a pod
+   * being replaced: write this before deleting the Mount Pod for good. drop() clears it.
+   */
+  async requestRelease(key: string): Promise<void> {
+    const file = this.releaseFile(key);
+    await Deno.mkdir(join(this.rootDir, key), { recursive: true, mode: 0o700 });
+    await Deno.writeTextFile(file, `${new Date().toISOString()}\n`, { mode: 0o600 });
   }
 
   /** Listens for `key` (creating `<rootDir>/<key>/`, 0700). Idempotent and safe to race. */
@@ -137,19 +148,28 @@ export class FuseFdKeeper {
     return [...this.#listeners.keys()];
   }
 
-  /** Stops listening for `key`, closes its fd (if held) and removes its socket. Idempotent. */
+  /**
+   * Stops listening for `key`, closes its fd (if held), removes its socket and its release
+   * file (so a later client of the same key starts with no release pending). Idempotent.
+   */
   async drop(key: string): Promise<void> {
     const socketPath = this.socketPath(key);
+    await Deno.remove(this.releaseFile(key)).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
     const l = this.#listeners.get(key);
     this.#listeners.delete(key);
-    if (l !== undefined) await this.#close(await l.catch(() => undefined));
-    else await removeSocket(socketPath, null);
+    const listener = l === undefined ? undefined : await l.catch(() => undefined);
+    // Closing starts synchronously: from here the old listener answers nothing, so the fd
+    // taken below is its last one (a listener started meanwhile keeps its own).
+    const closed = listener === undefined ? removeSocket(socketPath, null) : this.#close(listener);
     const held = this.#held.get(key);
     if (held !== undefined) {
       this.#held.delete(key);
       closeQuietly(held.fd);
       log.info("client {key}: closed its FUSE fd {fd} (dropped)", { key, fd: held.fd });
     }
+    await closed;
   }
 
   /** Closes every socket; the held fds stay open until the process exits. */
@@ -214,8 +234,13 @@ export class FuseFdKeeper {
     }
   }
 
-  async #close(l: Listener | undefined): Promise<void> {
-    if (l === undefined || l.closing) return;
+  #close(l: Listener | undefined): Promise<void> {
+    if (l === undefined) return Promise.resolve();
+    l.closed ??= this.#shutDown(l);
+    return l.closed;
+  }
+
+  async #shutDown(l: Listener): Promise<void> {
     l.closing = true;
     // Shutting sockets down wakes their pollers; the fds stay open until those are done.
     shutdownFd(l.listenFd);
@@ -275,6 +300,10 @@ export class FuseFdKeeper {
         return;
       }
       if (msg.payload.byteLength === 0 && msg.fds.length === 0) return; // EOF
+      if (l.closing) {
+        msg.fds.forEach(closeQuietly);
+        return;
+      }
       try {
         this.#answer(l, conn, msg.payload, msg.fds, msg.fdsTruncated || msg.payloadTruncated);
       } catch (e) {

@@ -260,16 +260,19 @@ test("fd keeper: a restarted keeper regains the fd from the running supervisor, 
   });
 });
 
-test("fd keeper: drop() closes the fd and removes the socket; stop() closes sockets but keeps fds", async () => {
+test("fd keeper: drop() closes the fd and removes the socket and release file; stop() keeps fds", async () => {
   await withRig(async (rig) => {
     await rig.keeper.start("k1");
     await rig.keeper.start("k2");
+    await rig.keeper.requestRelease("k1");
+    assertEquals((await Deno.lstat(rig.keeper.releaseFile("k1"))).mode! & 0o777, 0o600);
     assert(await handOverOnce(rig, "k1"));
     assert(await handOverOnce(rig, "k2"));
     await rig.keeper.drop("k1");
     await rig.keeper.drop("k1");
     assert(!rig.keeper.holds("k1"));
     await assertRejectsNotFound(rig.keeper.socketPath("k1"));
+    await assertRejectsNotFound(rig.keeper.releaseFile("k1"));
     await rig.keeper.stop();
     assert(rig.keeper.holds("k2"), "stop() leaves the fds to the process exit");
     await assertRejectsNotFound(rig.keeper.socketPath("k2"));
@@ -298,3 +301,21 @@ async function assertRejectsNotFound(path: string): Promise<void> {
   }
   throw new Error(`${path} still exists`);
 }
+
+test("fd keeper: racing start() and drop() of one key leaves one listener or none, never two", async () => {
+  await withRig(async (rig) => {
+    const rounds = 200;
+    await Promise.all(Array.from({ length: rounds }, () => rig.keeper.start("k1")));
+    assertEquals(rig.keeper.keys(), ["k1"]);
+    assert(await handOverOnce(rig), "the one listener serves");
+    for (let i = 0; i < rounds; i++) {
+      const ops = [rig.keeper.start("k1"), rig.keeper.drop("k1"), rig.keeper.start("k1")];
+      await Promise.allSettled(ops);
+    }
+    await rig.keeper.start("k1");
+    assert(await handOverOnce(rig), "still serving after the races");
+    await rig.keeper.drop("k1");
+    await assertRejectsNotFound(rig.keeper.socketPath("k1"));
+    console.log(`${rounds} concurrent starts, then ${rounds} start/drop/start rounds`);
+  });
+});
