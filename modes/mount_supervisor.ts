@@ -77,10 +77,10 @@ export async function runMountSupervisor(config: Config): Promise<number> {
   const holder = await startFuseFdHolder(fdSocket, { log: (msg) => log.debug("fd holder: {msg}", { msg }) });
   const keeper = config.fdKeeper
     ? new FdKeeperLink(config.fdKeeper, holder, {
-      log: (level, msg) => log[level === "warn" ? "warn" : level]("fd keeper: {msg}", { msg }),
+      log: (level, msg) => log[level]("fd keeper: {msg}", { msg }),
     })
     : undefined;
-  const clientNames = commNames(config.juicefs.includes("/") ? config.juicefs : "juicefs");
+  const clientNames = commNames(config.juicefs);
   const releaseFile = config.fdKeeper ? join(dirname(config.fdKeeper), RELEASE_FILE_NAME) : undefined;
   const supervisor = new Supervisor(s, holder, {
     mounter,
