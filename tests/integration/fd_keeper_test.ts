@@ -427,6 +427,49 @@ rigTest(
   },
 );
 
+rigTest("ten pod losses in a row: every fsynced file reads back through the same target", async (rig) => {
+  const rounds = 10;
+  await rig.startKeeper();
+  let sup = await rig.startSupervisor({ keeper: true });
+  await rig.waitMounted();
+  await eventually("the keeper holding the FUSE fd", 10_000, () => rig.keeperHolds() || undefined);
+  await rig.bindTarget();
+  const bound = mountAt(rig.target);
+  const outages: number[] = [];
+  const failed: string[] = []; // reads that failed (ENOTCONN) rather than waited
+  for (let i = 0; i < rounds; i++) {
+    await mustRun("sh", [
+      "-c",
+      'printf "round $2" >"$1/r$2.txt" && sync "$1/r$2.txt"',
+      "sh",
+      rig.target,
+      `${i}`,
+    ]);
+    await eventually("the keeper holding the FUSE fd", 10_000, () => rig.keeperHolds() || undefined);
+    const killedAt = Date.now();
+    await rig.killPod(sup);
+    sup = await rig.startSupervisor({ keeper: true });
+    await eventually(`round ${i}: the target answering`, 30_000, async () => {
+      const r = await readThrough(`${rig.target}/r${i}.txt`, 2_000);
+      if (r.code !== null && r.code !== 0) failed.push(`round ${i}: ${r.out.trim()}`);
+      return r.code === 0 || undefined;
+    });
+    outages.push(Date.now() - killedAt);
+  }
+  nodeAssert.deepEqual(failed, [], "no read failed while a pod was gone");
+  for (let i = 0; i < rounds; i++) {
+    nodeAssert.equal(await mustRun("cat", [`${rig.target}/r${i}.txt`], 5_000), `round ${i}`);
+  }
+  nodeAssert.deepEqual(mountAt(rig.target), bound, "the target was never remounted");
+  nodeAssert.equal(mounts().filter((m) => m.mountPoint === rig.mnt).length, 1, "no mount stacked");
+  const sorted = [...outages].sort((a, b) => a - b);
+  console.log(
+    `${rounds} pod losses: outage min ${sorted[0]} ms, median ${sorted[rounds >> 1]} ms, max ${
+      sorted.at(-1)
+    } ms`,
+  );
+});
+
 rigTest(
   "a release (release file present): SIGTERM unmounts and leaves nothing, and the keeper lets go",
   async (rig) => {
