@@ -6,7 +6,7 @@ export CSI_JFS_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
 DENO := $(CACHE)/bin/deno
 
-.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity demo demo-test e2e cluster-up cluster-down compile test
+.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity demo demo-test e2e cluster-up cluster-down compile test bench
 
 all: test
 
@@ -26,11 +26,11 @@ fmt: deno
 static: deno
 	@$(DENO) fmt --check
 	$(DENO) lint
-	$(DENO) check --quiet main.ts lib/ modes/ tests/ hack/
+	$(DENO) check --quiet main.ts lib/ modes/ tests/ hack/ bench/
 	@hack/gen-types.sh --verify
 
 unit: deno
-	$(DENO) test --quiet -A lib/ modes/
+	$(DENO) test --quiet -A lib/ modes/ bench/
 
 integration: tools
 	$(DENO) test --quiet -A tests/integration/
@@ -55,6 +55,11 @@ cluster-down:
 
 e2e:
 	@tests/e2e/run.sh
+
+# Speed and memory against the floor (bare bind, bare juicefs mount); not part of `make test`.
+# BENCH_RUNS, BENCH_CYCLES, BENCH_LONG_CYCLES, BENCH_DD_MIB shorten or lengthen it.
+bench: tools
+	$(DENO) run -A bench/run.ts
 
 # deno compile fetches its runtime (denort) from a server; where that is reachable this builds dist/csi-jfs.
 compile: deno
