@@ -174,7 +174,7 @@ export class ProcessBackend implements MountBackend {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });
       log.info("client {key}: released", { key });
-    });
+    }, null);
   }
 
   async list(): Promise<ClientMount[]> {

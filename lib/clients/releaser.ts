@@ -58,7 +58,7 @@ export class ClientReleaser {
       if (users.length > 0) return;
       log.info("client {key} has no volumes left; releasing it", { key });
       await this.backend.release(key);
-    });
+    }, null);
   }
 
   /** Stops pending timers (shutdown); the clients themselves keep running. */
