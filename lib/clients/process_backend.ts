@@ -12,6 +12,20 @@ import { type ProcessTable, SystemProcessTable } from "./process_table.ts";
 
 const log = logger("process-backend");
 
+/** The supervisor's line for a juicefs process that ended (lib/supervisor/supervisor.ts run()). */
+const CLIENT_EXITED = /juicefs client \d+ exited/;
+
+/** "2026-… [INF] csi-jfs·supervisor: juicefs: ERROR: …" -> "juicefs: ERROR: …" (or the JSON msg). */
+function stripLogPrefix(line: string): string {
+  if (line.startsWith("{")) {
+    try {
+      return String((JSON.parse(line) as { message?: unknown }).message ?? line);
+    } catch { /* not JSON after all */ }
+  }
+  const m = /^\S+ \S+ \S+ \[[A-Z]{3}\] [^:]+: (.*)$/.exec(line);
+  return m?.[1] ?? line;
+}
+
 export interface ProcessBackendOptions {
   /** Clients live under `<stateDir>/clients/<key>/` (mount point, pid file, log). */
   stateDir: string;
@@ -20,6 +34,12 @@ export interface ProcessBackendOptions {
   mounter: Mounter;
   processes?: ProcessTable;
   readyTimeoutMs?: number;
+  /**
+   * A client whose juicefs process exits this many times before it ever mounted will not
+   * mount (an unknown option, a wrong key): the start fails at once with juicefs's error
+   * instead of after readyTimeoutMs.
+   */
+  maxStartFailures?: number;
   /** Extra arguments for every supervisor (log format and level). */
   supervisorArgs?: string[];
 }
@@ -33,10 +53,16 @@ export class ProcessBackend implements MountBackend {
   private queue = new KeyedQueue();
   private processes: ProcessTable;
   private readyTimeoutMs: number;
+  private maxStartFailures: number;
 
   constructor(private opts: ProcessBackendOptions) {
     this.processes = opts.processes ?? new SystemProcessTable();
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+    this.maxStartFailures = opts.maxStartFailures ?? 2;
+  }
+
+  private logPath(key: string): string {
+    return join(this.dir(key), "supervisor.log");
   }
 
   private dir(key: string): string {
@@ -69,7 +95,7 @@ export class ProcessBackend implements MountBackend {
       if (await this.isLive(key)) return { key, mountPath };
       if (pid) {
         // The supervisor is restarting a crashed client on the held FUSE connection.
-        if (await this.waitLive(key, pid)) return { key, mountPath };
+        if ((await this.waitLive(key, pid)).live) return { key, mountPath };
         log.warn("client {key}: supervisor {pid} did not recover the mount; starting over", { key, pid });
         await this.stopSupervisor(key, pid);
       }
@@ -96,7 +122,7 @@ export class ProcessBackend implements MountBackend {
       ...pre,
       "--mode=mount-supervisor",
       `--settings-file=${settingsFile}`,
-      `--log-file=${join(dir, "supervisor.log")}`,
+      `--log-file=${this.logPath(key)}`,
       `--fd-socket=${join(dir, "fuse-fd.sock")}`,
       ...(this.opts.supervisorArgs ?? []),
     ];
@@ -115,28 +141,56 @@ export class ProcessBackend implements MountBackend {
       fs: spec.settings.name,
       mountPath,
     });
-    if (!(await this.waitLive(key, child.pid))) {
-      const tail = await this.logTail(key);
+    const wait = await this.waitLive(key, child.pid);
+    if (!wait.live) {
+      const tail = await this.logTail(key, wait.logFrom);
       await this.stopSupervisor(key, child.pid);
-      throw unavailable(`JuiceFS client for "${spec.settings.name}" did not mount at ${mountPath}: ${tail}`);
+      throw unavailable(
+        `JuiceFS client for "${spec.settings.name}" did not mount at ${mountPath}${wait.why}: ${tail}`,
+      );
     }
   }
 
-  /** Polls until the mount is live; false when the supervisor exits or the time is up. */
-  private async waitLive(key: string, pid: number): Promise<boolean> {
+  private async logSize(key: string): Promise<number> {
+    return await Deno.stat(this.logPath(key)).then((s) => s.size, () => 0);
+  }
+
+  /** The supervisor's log from byte `from` on (what this wait has seen), as lines. */
+  private async logLinesFrom(key: string, from: number): Promise<string[]> {
+    const bytes = await Deno.readFile(this.logPath(key)).catch(() => new Uint8Array());
+    return new TextDecoder().decode(bytes.subarray(from)).split("\n").filter((l) => l.trim());
+  }
+
+  /**
+   * Polls until the mount is live. Not live when the supervisor exits, when its client
+   * exited maxStartFailures times without mounting (read from the supervisor's log, which is
+   * written line by line), or when the time is up.
+   */
+  private async waitLive(key: string, pid: number): Promise<{ live: boolean; why: string; logFrom: number }> {
+    const logFrom = await this.logSize(key);
     const deadline = Date.now() + this.readyTimeoutMs;
     while (Date.now() < deadline) {
-      if (await this.isLive(key)) return true;
-      if (!(await this.processes.isAlive(pid))) return await this.isLive(key);
+      if (await this.isLive(key)) return { live: true, why: "", logFrom };
+      if (!(await this.processes.isAlive(pid))) {
+        return { live: await this.isLive(key), why: " (its supervisor exited)", logFrom };
+      }
+      const exits = (await this.logLinesFrom(key, logFrom)).filter((l) => CLIENT_EXITED.test(l)).length;
+      if (exits >= this.maxStartFailures) {
+        return { live: false, why: ` (juicefs exited ${exits} times without mounting)`, logFrom };
+      }
       await new Promise((r) => setTimeout(r, 150));
     }
-    return false;
+    return { live: false, why: ` within ${Math.round(this.readyTimeoutMs / 1000)}s`, logFrom };
   }
 
-  private async logTail(key: string): Promise<string> {
-    const text = await Deno.readTextFile(join(this.dir(key), "supervisor.log")).catch(() => "");
-    const lines = text.trim().split("\n").filter((l) => /error|fatal|fail|warn/i.test(l)).slice(-3);
-    return redact(lines.join(" | ") || "no error logged (see the supervisor log)");
+  /** The errors juicefs and the supervisor logged since `from`, newest last, redacted. */
+  private async logTail(key: string, from = 0): Promise<string> {
+    const lines = await this.logLinesFrom(key, from);
+    // juicefs's own words first: they say what is wrong; the supervisor's only that it exited.
+    const own = lines.filter((l) => /juicefs: .*(error|fatal|fail|invalid|unknown)/i.test(l));
+    const any = lines.filter((l) => /error|fatal|fail|warn/i.test(l));
+    const picked = [...new Set((own.length ? own : any).map(stripLogPrefix))].slice(-3);
+    return redact(picked.join(" | ") || "no error logged (see the supervisor log)");
   }
 
   private async stopSupervisor(key: string, pid: number): Promise<void> {

@@ -123,7 +123,7 @@ Deno.test("process backend: a failed start is UNAVAILABLE with the log's errors,
     const err = await assertCodedError(
       () => backend(["sh", "-c", script, "sh"]).ensure(spec),
       Code.UNAVAILABLE,
-      /JuiceFS client for "myfs" did not mount at .*\/mnt: ERROR auth failed for \*\*\*/,
+      /JuiceFS client for "myfs" did not mount at .*\/mnt \(its supervisor exited\): ERROR auth failed for \*\*\*/,
     );
     assert(!err.message.includes(PASSWORD), "message quotes the password");
     assertEquals(mounter.actions, [`umount -l ${mountPath}`]);
@@ -229,5 +229,45 @@ Deno.test("process backend: concurrent ensure() calls for one client are seriali
     const all = await Promise.all([b.ensure(spec), b.ensure(spec), b.ensure(spec)]);
     assertEquals(all.map((m) => m.mountPath), [mountPath, mountPath, mountPath]);
     assertMatch(all[0]!.key, /^myfs-[0-9a-f]{12}$/);
+  });
+});
+
+Deno.test("process backend: a client that exits before mounting fails the start with juicefs's error, not after the timeout", async () => {
+  await withState(async ({ backend, processes, dir }) => {
+    // Stands in for a supervisor whose juicefs rejects an option: it logs each failed try and
+    // keeps retrying (it stays alive), as lib/supervisor/supervisor.ts does.
+    const tries = [1, 2, 3].map((i) =>
+      `echo "2026-11-22 04:20:3${i}.000 +00 [INF] csi-jfs·supervisor: juicefs: ERROR: unknown option bogus-opt";` +
+      `echo "2026-11-22 04:20:3${i}.100 +00 [WRN] csi-jfs·supervisor: juicefs client 10${i} exited (code 1, signal none) after 90ms; restarting in 500ms";`
+    ).join("");
+    const script = `for a in "$@"; do case "$a" in --log-file=*) log="\${a#--log-file=}";; esac; done; ` +
+      `(${tries}) >> "$log"; sleep 30`;
+    class StaysAlive extends FakeProcesses {
+      override isAlive(pid: number): Promise<boolean> {
+        return Promise.resolve(!this.signals.includes(`SIGTERM ${pid}`));
+      }
+    }
+    const alive = new StaysAlive();
+    // Ten minutes to get ready: only the failures in the log can end this wait early.
+    const b = new ProcessBackend({
+      stateDir: dir.replace(/\/clients\/.*$/, ""),
+      selfCommand: ["sh", "-c", script, "sh"],
+      mounter: new ScriptedMounter(),
+      processes: alive,
+      readyTimeoutMs: 600_000,
+    });
+    const err = await assertCodedError(
+      () => b.ensure(spec),
+      Code.UNAVAILABLE,
+      /did not mount at .*\/mnt \(juicefs exited [23] times without mounting\): juicefs: ERROR: unknown option bogus-opt$/,
+    );
+    const pid = Number((await Deno.readTextFile(join(dir, "supervisor.pid"))).trim());
+    assertEquals(
+      alive.signals,
+      [`SIGTERM ${pid}`],
+      `the supervisor that cannot mount is stopped (${err.message})`,
+    );
+    Deno.kill(-pid, "SIGKILL");
+    assertEquals(processes.signals, []);
   });
 });
