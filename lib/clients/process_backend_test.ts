@@ -233,7 +233,7 @@ Deno.test("process backend: concurrent ensure() calls for one client are seriali
 });
 
 Deno.test("process backend: a client that exits before mounting fails the start with juicefs's error, not after the timeout", async () => {
-  await withState(async ({ backend, processes, dir }) => {
+  await withState(async ({ state, processes, dir }) => {
     // Stands in for a supervisor whose juicefs rejects an option: it logs each failed try and
     // keeps retrying (it stays alive), as lib/supervisor/supervisor.ts does.
     const tries = [1, 2, 3].map((i) =>
@@ -250,7 +250,7 @@ Deno.test("process backend: a client that exits before mounting fails the start 
     const alive = new StaysAlive();
     // Ten minutes to get ready: only the failures in the log can end this wait early.
     const b = new ProcessBackend({
-      stateDir: dir.replace(/\/clients\/.*$/, ""),
+      stateDir: state,
       selfCommand: ["sh", "-c", script, "sh"],
       mounter: new ScriptedMounter(),
       processes: alive,
