@@ -5,7 +5,7 @@ import { mountAt, type Mounter } from "../mount/mounter.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import { KeyedQueue } from "../locks.ts";
 import { unavailable } from "../errors.ts";
-import { redact } from "../redact.ts";
+import { pinSecrets, redact, unpinSecrets } from "../redact.ts";
 import { logger } from "../log.ts";
 import { writeSettingsFile } from "../supervisor/settings_file.ts";
 import { type ProcessTable, SystemProcessTable } from "./process_table.ts";
@@ -89,6 +89,8 @@ export class ProcessBackend implements MountBackend {
 
   ensure(spec: ClientSpec): Promise<ClientMount> {
     const key = clientKey(spec);
+    // Its secrets stay masked in every log for as long as the client may run.
+    pinSecrets(key, Object.values(spec.settings.secretEnv));
     return this.queue.run(key, async () => {
       const mountPath = this.mountPathOf(key);
       const pid = await this.supervisorPid(key);
@@ -227,6 +229,7 @@ export class ProcessBackend implements MountBackend {
       await Deno.remove(this.dir(key), { recursive: true }).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });
+      unpinSecrets(key);
       log.info("client {key}: released", { key });
     }, null);
   }
