@@ -80,11 +80,17 @@ export class ProcessBackend implements MountBackend {
     return (await this.processes.isSupervisor(pid, this.mountPathOf(key))) ? pid : undefined;
   }
 
-  /** A live JuiceFS mount answering stat, at the client's mount path. */
-  private async isLive(key: string): Promise<boolean> {
+  /** The client's JuiceFS mount: "live" answering stat, "hung" not answering, or "none". */
+  private async mountState(key: string): Promise<"live" | "hung" | "none"> {
     const path = this.mountPathOf(key);
     const entry = await mountAt(this.opts.mounter, path);
-    return !!entry && isJuiceFs(entry) && (await this.opts.mounter.health(path)) === "ok";
+    if (!entry || !isJuiceFs(entry)) return "none";
+    const health = await this.opts.mounter.health(path);
+    return health === "ok" ? "live" : health === "hung" ? "hung" : "none";
+  }
+
+  private async isLive(key: string): Promise<boolean> {
+    return (await this.mountState(key)) === "live";
   }
 
   ensure(spec: ClientSpec): Promise<ClientMount> {
@@ -94,7 +100,14 @@ export class ProcessBackend implements MountBackend {
     return this.queue.run(key, async () => {
       const mountPath = this.mountPathOf(key);
       const pid = await this.supervisorPid(key);
-      if (await this.isLive(key)) return { key, mountPath };
+      const state = await this.mountState(key);
+      if (state === "live") return { key, mountPath };
+      if (state === "hung") {
+        // Stopped or overloaded, not dead: replacing it would break every volume bound from it.
+        throw unavailable(
+          `the JuiceFS client for "${spec.settings.name}" at ${mountPath} does not answer (stopped or overloaded); retry later`,
+        );
+      }
       if (pid) {
         // The supervisor is restarting a crashed client on the held FUSE connection.
         if ((await this.waitLive(key, pid)).live) return { key, mountPath };

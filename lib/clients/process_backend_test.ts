@@ -271,3 +271,19 @@ Deno.test("process backend: a client that exits before mounting fails the start 
     assertEquals(processes.signals, []);
   });
 });
+
+Deno.test("process backend: a client that does not answer (stopped) is reported, neither waited for nor replaced", async () => {
+  await withState(async ({ backend, mounter, processes, mountPath, dir }) => {
+    await writePid(dir, 4242);
+    processes.alive.add(4242);
+    processes.supervisorOf.set(4242, mountPath);
+    mounter.addMount(mountPath);
+    mounter.healthOf.set(mountPath, "hung");
+    await assertCodedError(
+      () => backend(["true"], 600_000).ensure(spec),
+      Code.UNAVAILABLE,
+      /the JuiceFS client for "myfs" at .*\/mnt does not answer \(stopped or overloaded\); retry later/,
+    );
+    assertEquals([processes.signals, mounter.actions], [[], []]);
+  });
+});

@@ -196,7 +196,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
         const method = socket === o.nodeSocket
           ? "/csi.v1.Node/NodeStageVolume"
           : "/csi.v1.Controller/CreateVolume";
-        await rawSession(socket, rand, method).catch(() => {});
+        await Promise.race([
+          rawSession(socket, rand, method).catch(() => {}),
+          new Promise((r) => setTimeout(r, 2_000)),
+        ]);
         count("RAW_SESSION");
         continue;
       }
@@ -210,7 +213,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       const client = clients[shot.service] as unknown as Record<string, Unary>;
       const deadline = Date.now() + pick([1, 5, 20, 100, 1_000, 10_000]);
       const p = new Promise<void>((resolve) => {
+        // A callback that never comes (a dead server the channel keeps trying) must not stall the load.
+        const stuck = setTimeout(() => {
+          count("NO_ANSWER");
+          resolve();
+        }, deadline - Date.now() + 5_000);
         client[shot.method]!.call(client, shot.req, new grpc.Metadata(), { deadline }, (err) => {
+          clearTimeout(stuck);
           count(err ? codeName(err.code) : "OK");
           resolve();
         });

@@ -2,9 +2,28 @@
 // embedded sqlite3 file system) for SOAK_SECONDS (default 600). Prints the codes it got and the
 // RSS of every driver process at start and end; fails when a driver died, stopped serving, or
 // something changed outside the test's directory.
+import * as grpc from "@grpc/grpc-js";
+import { codeName } from "../../lib/errors.ts";
 import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
 import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
 import { type LoadReport, rssKb, runLoad } from "./load.ts";
+
+/** One call that must answer within `ms` (a crashed server must not hang the soak). */
+function callWithin(client: grpc.Client, method: string, ms: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const fn = (client as unknown as Record<string, Unary>)[method]!;
+    fn.call(client, {}, new grpc.Metadata(), { deadline: Date.now() + ms }, (err, res) => {
+      if (err) reject(new Error(`${codeName(err.code)}: ${err.details}`));
+      else resolve(res);
+    });
+  });
+}
+type Unary = (
+  req: unknown,
+  md: grpc.Metadata,
+  o: grpc.CallOptions,
+  cb: grpc.requestCallback<unknown>,
+) => void;
 
 export interface SoakResult {
   report: LoadReport;
@@ -74,7 +93,9 @@ export async function soak(seconds: number, maxRequests?: number): Promise<SoakR
     }
     for (const [service, method] of [["controller", "ControllerGetCapabilities"], ["node", "NodeGetInfo"]]) {
       const client = service === "controller" ? driver.controller : driver.node;
-      await call(client, method!, {}).catch((e) => problems.push(`${service} no longer serves: ${e}`));
+      await callWithin(client, method!, 10_000).catch((e) =>
+        problems.push(`${service} no longer serves: ${e}`)
+      );
     }
     for (const m of await ourMountsOutside(driver.dir)) {
       problems.push(`a mount outside the test directory: ${m}`);
