@@ -26,7 +26,7 @@ export class AdminMounts {
    * (right or wrong) would otherwise start its own ~160 MB client.
    */
   constructor(
-    private backend: MountBackend,
+    private backend: MountBackend & { sweep?: () => Promise<string[]> },
     private cli: JuiceFsCli,
     private idleMs: number,
     private maxPerFs = 2,
@@ -116,6 +116,29 @@ export class AdminMounts {
     }, this.idleMs);
     Deno.unrefTimer(t);
     this.idleTimers.set(key, t);
+  }
+
+  /**
+   * Reaps admin clients this controller does not hold: leftovers of a crashed or restarted
+   * controller (nothing would ever release them) and the backend's own leftovers.
+   */
+  async sweep(): Promise<void> {
+    for (const line of (await this.backend.sweep?.()) ?? []) log.info("sweep: client {line}", { line });
+    const held = new Set([...this.keysOf.values()].flatMap((keys) => [...keys]));
+    for (const m of await this.backend.list()) {
+      if (held.has(m.key)) continue;
+      log.info("sweep: releasing admin mount {key} left by an earlier run", { key: m.key });
+      await this.backend.release(m.key).catch((e) =>
+        log.warn("release {key}: {e}", { key: m.key, e: String(e) })
+      );
+    }
+  }
+
+  /** Sweeps now and every `everyMs`; the timer does not keep the process alive. */
+  startSweeping(everyMs: number): void {
+    const run = () => this.sweep().catch((e) => log.warn("sweep failed: {e}", { e: String(e) }));
+    void run();
+    Deno.unrefTimer(setInterval(run, everyMs));
   }
 
   async releaseAll(): Promise<void> {

@@ -247,6 +247,52 @@ export class ProcessBackend implements MountBackend {
     }, null);
   }
 
+  /**
+   * Reaps what a crash left behind, client by client (never beside an ensure or release of the
+   * same client): a supervisor that has no mount (it cannot mount, and crash-loops) is stopped
+   * and its directory removed; a directory with neither supervisor nor mount is removed; a dead
+   * mount (no supervisor, not answering) that no volume is bound from is taken off. Returns
+   * what it did, one line per client.
+   */
+  async sweep(): Promise<string[]> {
+    const done: string[] = [];
+    let keys: string[] = [];
+    try {
+      for await (const e of Deno.readDir(join(this.opts.stateDir, "clients"))) {
+        if (e.isDirectory) keys.push(e.name);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    keys = keys.sort();
+    for (const key of keys) {
+      const what = await this.queue.run(key, () => this.sweepOne(key), null).catch((e) => `failed: ${e}`);
+      if (what) done.push(`${key}: ${what}`);
+    }
+    return done;
+  }
+
+  private async sweepOne(key: string): Promise<string | undefined> {
+    const mountPath = this.mountPathOf(key);
+    const pid = await this.supervisorPid(key);
+    const table = await this.opts.mounter.list();
+    const own = table.find((e) => e.mountPoint === mountPath);
+    if (!own) {
+      if (pid) await this.stopSupervisor(key, pid);
+      await Deno.remove(this.dir(key), { recursive: true }).catch(() => {});
+      unpinSecrets(key);
+      return pid ? `supervisor ${pid} never mounted; stopped and removed` : "leftover directory removed";
+    }
+    if (pid) return undefined;
+    const users = table.filter((e) => e.device === own.device && e.mountPoint !== mountPath);
+    if (users.length > 0 || (await this.opts.mounter.health(mountPath)) !== "corrupted") return undefined;
+    await this.clearMount(mountPath);
+    if (await mountAt(this.opts.mounter, mountPath)) return "dead mount could not be taken off";
+    await Deno.remove(this.dir(key), { recursive: true }).catch(() => {});
+    unpinSecrets(key);
+    return "dead mount without supervisor removed";
+  }
+
   async list(): Promise<ClientMount[]> {
     // One read of the mount table for all clients: publish and unstage call this.
     const mounted = new Set((await this.opts.mounter.list()).map((e) => e.mountPoint));

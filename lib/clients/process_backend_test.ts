@@ -287,3 +287,40 @@ Deno.test("process backend: a client that does not answer (stopped) is reported,
     assertEquals([processes.signals, mounter.actions], [[], []]);
   });
 });
+
+Deno.test("process backend: sweep stops supervisors that never mounted and removes leftovers; live clients stay", async () => {
+  await withState(async ({ backend, mounter, processes, state }) => {
+    const b = backend();
+    const dirOf = (k: string) => join(state, "clients", k);
+    // crash-looping: supervisor alive, no mount; leftover: nothing; live: supervisor + mount;
+    // dead: a mount that does not answer, no supervisor, no volume; bound: dead, but a volume is bound from it.
+    for (
+      const [k, pid] of [["loop-1", 501], ["leftover-2", 0], ["live-3", 503], ["dead-4", 0], [
+        "bound-5",
+        0,
+      ]] as const
+    ) {
+      await writePid(dirOf(k), pid || 999_999);
+      if (pid) {
+        processes.alive.add(pid);
+        processes.supervisorOf.set(pid, b.mountPathOf(k));
+      }
+    }
+    mounter.addMount(b.mountPathOf("live-3"));
+    mounter.addMount(b.mountPathOf("dead-4"));
+    mounter.healthOf.set(b.mountPathOf("dead-4"), "corrupted");
+    const bound = mounter.addMount(b.mountPathOf("bound-5"));
+    mounter.healthOf.set(b.mountPathOf("bound-5"), "corrupted");
+    mounter.addMount("/var/lib/kubelet/staging/pvc-5", "fuse.juicefs", bound.device);
+    assertEquals(await b.sweep(), [
+      "dead-4: dead mount without supervisor removed",
+      "leftover-2: leftover directory removed",
+      "loop-1: supervisor 501 never mounted; stopped and removed",
+    ]);
+    assertEquals(processes.signals, ["SIGTERM 501"]);
+    const left = [];
+    for await (const e of Deno.readDir(join(state, "clients"))) left.push(e.name);
+    assertEquals(left.sort(), ["bound-5", "live-3"]);
+    assertEquals(await b.sweep(), [], "a second sweep finds nothing to do");
+  });
+});

@@ -22,6 +22,12 @@ export interface LoadOptions {
   concurrency?: number;
   /** Deterministic runs: the same seed sends the same sequence. */
   seed?: number;
+  /** Share of raw HTTP/2 sessions that misbehave at the frame level (default 0.03). */
+  rawRate?: number;
+  /** Share of requests before which a client drops its channel with calls in flight (default 0.02). */
+  abandonRate?: number;
+  /** Shortest deadlines in the mix; 0 leaves the short ones out (default true). */
+  shortDeadlines?: boolean;
 }
 
 export interface LoadReport {
@@ -190,7 +196,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     const inFlight = new Set<Promise<void>>();
     while (Date.now() < until && report.requests < max) {
       const n = report.requests++;
-      if (rand() < 0.03) {
+      if (rand() < (o.rawRate ?? 0.03)) {
         report.rawSessions++;
         const socket = rand() < 0.5 ? o.nodeSocket : o.controllerSocket;
         const method = socket === o.nodeSocket
@@ -203,7 +209,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
         count("RAW_SESSION");
         continue;
       }
-      if (rand() < 0.02) {
+      if (rand() < (o.abandonRate ?? 0.02)) {
         // Abandon the channel with whatever is in flight, as a crashing caller does.
         clients.controller.close();
         clients.node.close();
@@ -211,7 +217,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       }
       const shot = pick(requests(o, pick, n));
       const client = clients[shot.service] as unknown as Record<string, Unary>;
-      const deadline = Date.now() + pick([1, 5, 20, 100, 1_000, 10_000]);
+      const deadline = Date.now() +
+        pick(o.shortDeadlines === false ? [1_000, 10_000] : [1, 5, 20, 100, 1_000, 10_000]);
       const p = new Promise<void>((resolve) => {
         // A callback that never comes (a dead server the channel keeps trying) must not stall the load.
         const stuck = setTimeout(() => {

@@ -62,6 +62,18 @@ async function ourMountsOutside(dir: string): Promise<string[]> {
   return entries.filter((e) => ours.has(e.device) && !e.mountPoint.startsWith(dir)).map((e) => e.mountPoint);
 }
 
+/** SOAK_RAW_RATE, SOAK_ABANDON_RATE, SOAK_SHORT_DEADLINES=0: to isolate what a crash needs. */
+function mixFromEnv(): { rawRate?: number; abandonRate?: number; shortDeadlines?: boolean } {
+  const num = (name: string) => Deno.env.get(name) === undefined ? undefined : Number(Deno.env.get(name));
+  const raw = num("SOAK_RAW_RATE");
+  const abandon = num("SOAK_ABANDON_RATE");
+  return {
+    ...(raw !== undefined ? { rawRate: raw } : {}),
+    ...(abandon !== undefined ? { abandonRate: abandon } : {}),
+    ...(Deno.env.get("SOAK_SHORT_DEADLINES") === "0" ? { shortDeadlines: false } : {}),
+  };
+}
+
 /** Runs the load for `seconds` (or `maxRequests`) against a fresh driver and checks it afterwards. */
 export async function soak(seconds: number, maxRequests?: number): Promise<SoakResult> {
   const driver: Driver = await startDriver({ nodeArgs: ["--client-release-delay=0s"] });
@@ -84,6 +96,7 @@ export async function soak(seconds: number, maxRequests?: number): Promise<SoakR
       workDir: `${driver.dir}/work`,
       seconds,
       ...(maxRequests ? { maxRequests } : {}),
+      ...mixFromEnv(),
     });
     // The crash seen in the field came about a minute after the callers left; wait a little.
     await new Promise((r) => setTimeout(r, Math.min(60, seconds / 4) * 1000));
