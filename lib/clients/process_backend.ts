@@ -141,6 +141,8 @@ export class ProcessBackend implements MountBackend {
       `--fd-socket=${join(dir, "fuse-fd.sock")}`,
       ...(this.opts.supervisorArgs ?? []),
     ];
+    // What this supervisor logs starts here (a reused directory keeps older runs' lines).
+    const logFrom = await this.logSize(key);
     const child = new Deno.Command(cmd, {
       args,
       stdin: "null",
@@ -156,7 +158,7 @@ export class ProcessBackend implements MountBackend {
       fs: spec.settings.name,
       mountPath,
     });
-    const wait = await this.waitLive(key, child.pid);
+    const wait = await this.waitLive(key, child.pid, logFrom);
     if (!wait.live) {
       const tail = await this.logTail(key, wait.logFrom);
       await this.stopSupervisor(key, child.pid);
@@ -181,8 +183,12 @@ export class ProcessBackend implements MountBackend {
    * exited maxStartFailures times without mounting (read from the supervisor's log, which is
    * written line by line), or when the time is up.
    */
-  private async waitLive(key: string, pid: number): Promise<{ live: boolean; why: string; logFrom: number }> {
-    const logFrom = await this.logSize(key);
+  private async waitLive(
+    key: string,
+    pid: number,
+    logFrom?: number,
+  ): Promise<{ live: boolean; why: string; logFrom: number }> {
+    logFrom ??= await this.logSize(key);
     const deadline = Date.now() + this.readyTimeoutMs;
     while (Date.now() < deadline) {
       if (await this.isLive(key)) return { live: true, why: "", logFrom };
