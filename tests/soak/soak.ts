@@ -116,7 +116,10 @@ export async function soak(seconds: number, maxRequests?: number): Promise<SoakR
     return { report, rssStart, rssEnd, problems };
   } finally {
     const log = await driver.logs().catch(() => "");
-    const fatal = log.split("\n").filter((l) => /Assertion|Segmentation|free\(\)|panicked|FATAL/i.test(l));
+    // The runtime's own last words (not juicefs's "<FATAL>" lines, which the load provokes on purpose).
+    const crash =
+      /Assertion .* failed|Segmentation fault|free\(\): invalid|double free|panicked at|core dumped/;
+    const fatal = log.split("\n").filter((l) => crash.test(l)).map((l) => l.slice(0, 300));
     if (fatal.length > 0) console.error(`driver log:\n${fatal.slice(-10).join("\n")}`);
     await driver.stop();
   }
