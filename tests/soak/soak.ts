@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { codeName } from "../../lib/errors.ts";
 import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
 import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
-import { type LoadReport, rssKb, runLoad } from "./load.ts";
+import { type LoadOptions, type LoadReport, rssKb } from "./load.ts";
 
 /** One call that must answer within `ms` (a crashed server must not hang the soak). */
 function callWithin(client: grpc.Client, method: string, ms: number): Promise<unknown> {
@@ -62,6 +62,37 @@ async function ourMountsOutside(dir: string): Promise<string[]> {
   return entries.filter((e) => ours.has(e.device) && !e.mountPoint.startsWith(dir)).map((e) => e.mountPoint);
 }
 
+const ROUND_SECONDS = 60;
+
+/** The load in rounds of at most a minute, each in a fresh process (tests/soak/load_round.ts). */
+async function runRounds(o: LoadOptions): Promise<LoadReport> {
+  const total: LoadReport = { requests: 0, rawSessions: 0, codes: {} };
+  const until = Date.now() + o.seconds * 1000;
+  const max = o.maxRequests ?? Number.MAX_SAFE_INTEGER;
+  for (let round = 0; Date.now() < until - 1000 && total.requests < max; round++) {
+    const opts: LoadOptions = {
+      ...o,
+      seconds: Math.min(ROUND_SECONDS, (until - Date.now()) / 1000),
+      maxRequests: max - total.requests,
+      seed: (o.seed ?? 1) + round,
+    };
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./load_round.ts", import.meta.url).pathname, JSON.stringify(opts)],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const last = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
+    if (!out.success || !last.startsWith("{")) {
+      throw new Error(`load round ${round} failed (exit ${out.code})`);
+    }
+    const r = JSON.parse(last) as LoadReport;
+    total.requests += r.requests;
+    total.rawSessions += r.rawSessions;
+    for (const [code, n] of Object.entries(r.codes)) total.codes[code] = (total.codes[code] ?? 0) + n;
+  }
+  return total;
+}
+
 /** SOAK_RAW_RATE, SOAK_ABANDON_RATE, SOAK_SHORT_DEADLINES=0: to isolate what a crash needs. */
 function mixFromEnv(): { rawRate?: number; abandonRate?: number; shortDeadlines?: boolean } {
   const num = (name: string) => Deno.env.get(name) === undefined ? undefined : Number(Deno.env.get(name));
@@ -89,7 +120,7 @@ export async function soak(seconds: number, maxRequests?: number): Promise<SoakR
     });
     const procsStart = await driverProcesses(driver.dir);
     const rssStart = await rssOf(procsStart);
-    const report = await runLoad({
+    const report = await runRounds({
       controllerSocket: `${driver.dir}/c.sock`,
       nodeSocket: `${driver.dir}/n.sock`,
       secrets: driver.secrets,
