@@ -84,3 +84,30 @@ Deno.test("admin mounts: a client that failed to start is released at once, not 
     await admin.releaseAll();
   });
 });
+
+Deno.test("admin mounts: a sweep releases clients an earlier controller left, never one in use", async () => {
+  await withRoot(async (root) => {
+    const backend = new FakeBackend({ root, perKey: true });
+    // Left running by a controller that crashed: this one never heard of it.
+    const leftover = await backend.ensure({ settings: settingsWith("old-run"), mountFlags: [] });
+    const admin = new AdminMounts(backend, formatted(), 600_000, 2);
+    let release!: () => void;
+    const busy = admin.withMount(
+      settingsWith("now"),
+      { format: false },
+      () => new Promise<void>((r) => (release = r)),
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    await admin.sweep();
+    assertEquals(backend.released, [leftover.key]);
+    release();
+    await busy;
+    await admin.sweep();
+    assertEquals(
+      backend.released,
+      [leftover.key],
+      "an idle client this controller holds waits for its idle time",
+    );
+    await admin.releaseAll();
+  });
+});
