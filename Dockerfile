@@ -8,7 +8,8 @@
 #   docker build --target source .   -> "source": deno plus the sources, npm deps cached in
 #                                       DENO_DIR (what the e2e image is)
 # Then point deploy/ at it: `kustomize edit set image csi-jfs=REGISTRY/csi-jfs:TAG`.
-ARG DENO_VERSION=2.9.6
+# Same pin as hack/install-tools.sh (2.9.4-2.9.6 crash in node:http2 under load).
+ARG DENO_VERSION=2.9.3
 ARG JUICEFS_VERSION=v1.3.1
 ARG GO_VERSION=1.24
 

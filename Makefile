@@ -6,7 +6,7 @@ export CSI_JFS_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
 DENO := $(CACHE)/bin/deno
 
-.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity demo demo-test e2e cluster-up cluster-down compile test bench
+.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity soak demo demo-test e2e cluster-up cluster-down compile test bench
 
 all: test
 
@@ -40,6 +40,11 @@ hostile: tools
 
 sanity: tools
 	@tests/sanity/run.sh
+
+# Not in `make test`: the hostile request load against a controller and a node plugin for
+# SOAK_SECONDS (default 600); prints the codes and every driver process's RSS at start and end.
+soak: tools
+	$(DENO) run -A tests/soak/soak.ts
 
 demo: tools
 	@hack/demo.sh

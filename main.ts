@@ -1,16 +1,16 @@
 import { DRIVER_VERSION } from "./lib/version.ts";
 import { type Config, parseConfig, UsageError } from "./lib/config.ts";
-import { logger, setupLogging } from "./lib/log.ts";
+import { type LineOutput, logger, setupLogging } from "./lib/log.ts";
 import { redact } from "./lib/redact.ts";
 import { runController } from "./modes/controller.ts";
 import { runNode } from "./modes/node.ts";
 import { runMountSupervisor } from "./modes/mount_supervisor.ts";
 import { runSidecarInjector } from "./modes/sidecar_injector.ts";
 
-async function logStream(config: Config): Promise<WritableStream<Uint8Array>> {
-  if (!config.logFile) return Deno.stderr.writable;
-  const f = await Deno.open(config.logFile, { create: true, append: true, mode: 0o600 });
-  return f.writable;
+/** The log goes to stderr, or to --log-file line by line (lib/log.ts lineSink). */
+async function logOutput(config: Config): Promise<LineOutput> {
+  if (!config.logFile) return Deno.stderr;
+  return await Deno.open(config.logFile, { create: true, write: true, append: true, mode: 0o600 });
 }
 
 function run(config: Config): Promise<number> {
@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = parsed.config;
-  await setupLogging(config.logFormat, config.logLevel, await logStream(config));
+  await setupLogging(config.logFormat, config.logLevel, await logOutput(config));
   try {
     return await run(config);
   } catch (e) {

@@ -4,7 +4,12 @@
 # Prints the directory holding the tool binaries (bin/) on its last line.
 set -euo pipefail
 
-DENO_VERSION=2.9.6
+# Not 2.9.4-2.9.6: their node:http2 (nghttp2) crashes the gRPC server under concurrent cancelled
+# calls and dropped connections: "nghttp2_session.c: find_stream_on_goaway_func: Assertion
+# `stream->closed_next == NULL' failed", segfaults, "free(): invalid pointer" (denoland/deno#36788).
+# tests/soak: 2,000 hostile requests killed a driver in 7 of 7 runs on 2.9.4/2.9.6, 0 of 11 on
+# 2.9.3, 2.9.2, 2.9.0, 2.8.3, 2.7.14. Move on once a release passes `make soak`.
+DENO_VERSION=2.9.3
 JUICEFS_VERSION=v1.3.1
 CSI_TEST_VERSION=v5.4.0
 # Build tags drop object-storage and metadata backends the driver is not tested with here,

@@ -76,7 +76,24 @@ export class DenoCommandRunner implements CommandRunner {
         await w.write(new TextEncoder().encode(opts.stdin));
         await w.close();
       }
-      const out = await child.output();
+      const output = child.output();
+      // After the timeout and the kill, stop waiting: a child stuck in the kernel (a FUSE request
+      // to a stopped client) or one that escaped the group holding our pipes must not hang us.
+      const abandoned = new Promise<null>((resolve) => {
+        if (opts.timeoutMs) {
+          timers.push(setTimeout(() => resolve(null), opts.timeoutMs + 2 * this.killGraceMs));
+        }
+      });
+      const out = await Promise.race([output, abandoned]);
+      if (out === null) {
+        output.catch(() => {});
+        return {
+          code: -1,
+          stdout: "",
+          stderr: `${cmd} did not exit after SIGKILL; abandoned`,
+          timedOut: true,
+        };
+      }
       const dec = new TextDecoder();
       return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr), timedOut };
     } catch (e) {

@@ -67,6 +67,21 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "DenoCommandRunner: a child that escaped the group holding our pipes does not hang run()",
+  // The escaped sleep is left to end on its own (it holds nothing but a pipe).
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const quick = new DenoCommandRunner(100);
+    // setsid puts the sleep in its own session: the group kill misses it, and it keeps stdout open,
+    // as a child stuck in a FUSE request keeps it by never exiting.
+    const r = await quick.run("sh", ["-c", "setsid sleep 20 & sleep 20"], { timeoutMs: 50 });
+    assertEquals([r.timedOut, r.code], [true, -1]);
+    assertEquals(r.stderr, "sh did not exit after SIGKILL; abandoned");
+  },
+});
+
 Deno.test("ExecError: names the command and why, with the last lines of output", () => {
   const e = new ExecError(
     "juicefs",

@@ -8,6 +8,8 @@ import { KeyedLocks } from "../lib/locks.ts";
 import { serveUntilSignal } from "./serve.ts";
 import { mountBackend } from "./backend.ts";
 
+const SWEEP_EVERY_MS = 5 * 60_000;
+
 export function runController(config: Config): Promise<number> {
   const runner = new DenoCommandRunner();
   const cli = new JuiceFsCli(runner, config.juicefs);
@@ -19,6 +21,8 @@ export function runController(config: Config): Promise<number> {
     mode: "process",
   });
   const admin = new AdminMounts(backend, cli, config.adminIdleTimeoutMs);
+  // Leftovers of a crashed controller are reaped at start, then every few minutes.
+  admin.startSweeping(SWEEP_EVERY_MS);
   const controller = new ControllerService({ admin, cli, locks: new KeyedLocks() });
   return serveUntilSignal(
     config,

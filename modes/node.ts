@@ -7,12 +7,16 @@ import { KeyedLocks } from "../lib/locks.ts";
 import { serveUntilSignal } from "./serve.ts";
 import { mountBackend } from "./backend.ts";
 
+const SWEEP_EVERY_MS = 5 * 60_000;
+
 /** Serves the node service; clients keep running when it stops, and are adopted when it starts again. */
 export function runNode(config: Config): Promise<number> {
   const runner = new DenoCommandRunner();
   const mounter = new ExecMounter(runner);
   const backend = mountBackend(config, { runner, mounter });
   const releaser = new ClientReleaser(backend, mounter, config.clientReleaseDelayMs);
+  // Clients left by a crash (never mounted, or idle with no volume) are reaped at start and periodically.
+  releaser.startSweeping(SWEEP_EVERY_MS);
   const node = new NodeService({
     nodeId: config.nodeId,
     backend,

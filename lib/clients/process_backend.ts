@@ -5,12 +5,26 @@ import { mountAt, type Mounter } from "../mount/mounter.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import { KeyedQueue } from "../locks.ts";
 import { unavailable } from "../errors.ts";
-import { redact } from "../redact.ts";
+import { pinSecrets, redact, unpinSecrets } from "../redact.ts";
 import { logger } from "../log.ts";
 import { writeSettingsFile } from "../supervisor/settings_file.ts";
 import { type ProcessTable, SystemProcessTable } from "./process_table.ts";
 
 const log = logger("process-backend");
+
+/** The supervisor's line for a juicefs process that ended (lib/supervisor/supervisor.ts run()). */
+const CLIENT_EXITED = /juicefs client \d+ exited/;
+
+/** "2026-… [INF] csi-jfs·supervisor: juicefs: ERROR: …" -> "juicefs: ERROR: …" (or the JSON msg). */
+function stripLogPrefix(line: string): string {
+  if (line.startsWith("{")) {
+    try {
+      return String((JSON.parse(line) as { message?: unknown }).message ?? line);
+    } catch { /* not JSON after all */ }
+  }
+  const m = /^\S+ \S+ \S+ \[[A-Z]{3}\] [^:]+: (.*)$/.exec(line);
+  return m?.[1] ?? line;
+}
 
 export interface ProcessBackendOptions {
   /** Clients live under `<stateDir>/clients/<key>/` (mount point, pid file, log). */
@@ -20,6 +34,12 @@ export interface ProcessBackendOptions {
   mounter: Mounter;
   processes?: ProcessTable;
   readyTimeoutMs?: number;
+  /**
+   * A client whose juicefs process exits this many times before it ever mounted will not
+   * mount (an unknown option, a wrong key): the start fails at once with juicefs's error
+   * instead of after readyTimeoutMs.
+   */
+  maxStartFailures?: number;
   /** Extra arguments for every supervisor (log format and level). */
   supervisorArgs?: string[];
 }
@@ -33,10 +53,16 @@ export class ProcessBackend implements MountBackend {
   private queue = new KeyedQueue();
   private processes: ProcessTable;
   private readyTimeoutMs: number;
+  private maxStartFailures: number;
 
   constructor(private opts: ProcessBackendOptions) {
     this.processes = opts.processes ?? new SystemProcessTable();
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+    this.maxStartFailures = opts.maxStartFailures ?? 2;
+  }
+
+  private logPath(key: string): string {
+    return join(this.dir(key), "supervisor.log");
   }
 
   private dir(key: string): string {
@@ -54,22 +80,37 @@ export class ProcessBackend implements MountBackend {
     return (await this.processes.isSupervisor(pid, this.mountPathOf(key))) ? pid : undefined;
   }
 
-  /** A live JuiceFS mount answering stat, at the client's mount path. */
-  private async isLive(key: string): Promise<boolean> {
+  /** The client's JuiceFS mount: "live" answering stat, "hung" not answering, or "none". */
+  private async mountState(key: string): Promise<"live" | "hung" | "none"> {
     const path = this.mountPathOf(key);
     const entry = await mountAt(this.opts.mounter, path);
-    return !!entry && isJuiceFs(entry) && (await this.opts.mounter.health(path)) === "ok";
+    if (!entry || !isJuiceFs(entry)) return "none";
+    const health = await this.opts.mounter.health(path);
+    return health === "ok" ? "live" : health === "hung" ? "hung" : "none";
+  }
+
+  private async isLive(key: string): Promise<boolean> {
+    return (await this.mountState(key)) === "live";
   }
 
   ensure(spec: ClientSpec): Promise<ClientMount> {
     const key = clientKey(spec);
+    // Its secrets stay masked in every log for as long as the client may run.
+    pinSecrets(key, Object.values(spec.settings.secretEnv));
     return this.queue.run(key, async () => {
       const mountPath = this.mountPathOf(key);
       const pid = await this.supervisorPid(key);
-      if (await this.isLive(key)) return { key, mountPath };
+      const state = await this.mountState(key);
+      if (state === "live") return { key, mountPath };
+      if (state === "hung") {
+        // Stopped or overloaded, not dead: replacing it would break every volume bound from it.
+        throw unavailable(
+          `the JuiceFS client for "${spec.settings.name}" at ${mountPath} does not answer (stopped or overloaded); retry later`,
+        );
+      }
       if (pid) {
         // The supervisor is restarting a crashed client on the held FUSE connection.
-        if (await this.waitLive(key, pid)) return { key, mountPath };
+        if ((await this.waitLive(key, pid)).live) return { key, mountPath };
         log.warn("client {key}: supervisor {pid} did not recover the mount; starting over", { key, pid });
         await this.stopSupervisor(key, pid);
       }
@@ -96,10 +137,12 @@ export class ProcessBackend implements MountBackend {
       ...pre,
       "--mode=mount-supervisor",
       `--settings-file=${settingsFile}`,
-      `--log-file=${join(dir, "supervisor.log")}`,
+      `--log-file=${this.logPath(key)}`,
       `--fd-socket=${join(dir, "fuse-fd.sock")}`,
       ...(this.opts.supervisorArgs ?? []),
     ];
+    // What this supervisor logs starts here (a reused directory keeps older runs' lines).
+    const logFrom = await this.logSize(key);
     const child = new Deno.Command(cmd, {
       args,
       stdin: "null",
@@ -115,28 +158,60 @@ export class ProcessBackend implements MountBackend {
       fs: spec.settings.name,
       mountPath,
     });
-    if (!(await this.waitLive(key, child.pid))) {
-      const tail = await this.logTail(key);
+    const wait = await this.waitLive(key, child.pid, logFrom);
+    if (!wait.live) {
+      const tail = await this.logTail(key, wait.logFrom);
       await this.stopSupervisor(key, child.pid);
-      throw unavailable(`JuiceFS client for "${spec.settings.name}" did not mount at ${mountPath}: ${tail}`);
+      throw unavailable(
+        `JuiceFS client for "${spec.settings.name}" did not mount at ${mountPath}${wait.why}: ${tail}`,
+      );
     }
   }
 
-  /** Polls until the mount is live; false when the supervisor exits or the time is up. */
-  private async waitLive(key: string, pid: number): Promise<boolean> {
+  private async logSize(key: string): Promise<number> {
+    return await Deno.stat(this.logPath(key)).then((s) => s.size, () => 0);
+  }
+
+  /** The supervisor's log from byte `from` on (what this wait has seen), as lines. */
+  private async logLinesFrom(key: string, from: number): Promise<string[]> {
+    const bytes = await Deno.readFile(this.logPath(key)).catch(() => new Uint8Array());
+    return new TextDecoder().decode(bytes.subarray(from)).split("\n").filter((l) => l.trim());
+  }
+
+  /**
+   * Polls until the mount is live. Not live when the supervisor exits, when its client
+   * exited maxStartFailures times without mounting (read from the supervisor's log, which is
+   * written line by line), or when the time is up.
+   */
+  private async waitLive(
+    key: string,
+    pid: number,
+    logFrom?: number,
+  ): Promise<{ live: boolean; why: string; logFrom: number }> {
+    logFrom ??= await this.logSize(key);
     const deadline = Date.now() + this.readyTimeoutMs;
     while (Date.now() < deadline) {
-      if (await this.isLive(key)) return true;
-      if (!(await this.processes.isAlive(pid))) return await this.isLive(key);
+      if (await this.isLive(key)) return { live: true, why: "", logFrom };
+      if (!(await this.processes.isAlive(pid))) {
+        return { live: await this.isLive(key), why: " (its supervisor exited)", logFrom };
+      }
+      const exits = (await this.logLinesFrom(key, logFrom)).filter((l) => CLIENT_EXITED.test(l)).length;
+      if (exits >= this.maxStartFailures) {
+        return { live: false, why: ` (juicefs exited ${exits} times without mounting)`, logFrom };
+      }
       await new Promise((r) => setTimeout(r, 150));
     }
-    return false;
+    return { live: false, why: ` within ${Math.round(this.readyTimeoutMs / 1000)}s`, logFrom };
   }
 
-  private async logTail(key: string): Promise<string> {
-    const text = await Deno.readTextFile(join(this.dir(key), "supervisor.log")).catch(() => "");
-    const lines = text.trim().split("\n").filter((l) => /error|fatal|fail|warn/i.test(l)).slice(-3);
-    return redact(lines.join(" | ") || "no error logged (see the supervisor log)");
+  /** The errors juicefs and the supervisor logged since `from`, newest last, redacted. */
+  private async logTail(key: string, from = 0): Promise<string> {
+    const lines = await this.logLinesFrom(key, from);
+    // juicefs's own words first: they say what is wrong; the supervisor's only that it exited.
+    const own = lines.filter((l) => /juicefs: .*(error|fatal|fail|invalid|unknown)/i.test(l));
+    const any = lines.filter((l) => /error|fatal|fail|warn/i.test(l));
+    const picked = [...new Set((own.length ? own : any).map(stripLogPrefix))].slice(-3);
+    return redact(picked.join(" | ") || "no error logged (see the supervisor log)");
   }
 
   private async stopSupervisor(key: string, pid: number): Promise<void> {
@@ -173,8 +248,55 @@ export class ProcessBackend implements MountBackend {
       await Deno.remove(this.dir(key), { recursive: true }).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });
+      unpinSecrets(key);
       log.info("client {key}: released", { key });
-    });
+    }, null);
+  }
+
+  /**
+   * Reaps what a crash left behind, client by client (never beside an ensure or release of the
+   * same client): a supervisor that has no mount (it cannot mount, and crash-loops) is stopped
+   * and its directory removed; a directory with neither supervisor nor mount is removed; a dead
+   * mount (no supervisor, not answering) that no volume is bound from is taken off. Returns
+   * what it did, one line per client.
+   */
+  async sweep(): Promise<string[]> {
+    const done: string[] = [];
+    let keys: string[] = [];
+    try {
+      for await (const e of Deno.readDir(join(this.opts.stateDir, "clients"))) {
+        if (e.isDirectory) keys.push(e.name);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    keys = keys.sort();
+    for (const key of keys) {
+      const what = await this.queue.run(key, () => this.sweepOne(key), null).catch((e) => `failed: ${e}`);
+      if (what) done.push(`${key}: ${what}`);
+    }
+    return done;
+  }
+
+  private async sweepOne(key: string): Promise<string | undefined> {
+    const mountPath = this.mountPathOf(key);
+    const pid = await this.supervisorPid(key);
+    const table = await this.opts.mounter.list();
+    const own = table.find((e) => e.mountPoint === mountPath);
+    if (!own) {
+      if (pid) await this.stopSupervisor(key, pid);
+      await Deno.remove(this.dir(key), { recursive: true }).catch(() => {});
+      unpinSecrets(key);
+      return pid ? `supervisor ${pid} never mounted; stopped and removed` : "leftover directory removed";
+    }
+    if (pid) return undefined;
+    const users = table.filter((e) => e.device === own.device && e.mountPoint !== mountPath);
+    if (users.length > 0 || (await this.opts.mounter.health(mountPath)) !== "corrupted") return undefined;
+    await this.clearMount(mountPath);
+    if (await mountAt(this.opts.mounter, mountPath)) return "dead mount could not be taken off";
+    await Deno.remove(this.dir(key), { recursive: true }).catch(() => {});
+    unpinSecrets(key);
+    return "dead mount without supervisor removed";
   }
 
   async list(): Promise<ClientMount[]> {

@@ -123,7 +123,7 @@ Deno.test("process backend: a failed start is UNAVAILABLE with the log's errors,
     const err = await assertCodedError(
       () => backend(["sh", "-c", script, "sh"]).ensure(spec),
       Code.UNAVAILABLE,
-      /JuiceFS client for "myfs" did not mount at .*\/mnt: ERROR auth failed for \*\*\*/,
+      /JuiceFS client for "myfs" did not mount at .*\/mnt \(its supervisor exited\): ERROR auth failed for \*\*\*/,
     );
     assert(!err.message.includes(PASSWORD), "message quotes the password");
     assertEquals(mounter.actions, [`umount -l ${mountPath}`]);
@@ -229,5 +229,98 @@ Deno.test("process backend: concurrent ensure() calls for one client are seriali
     const all = await Promise.all([b.ensure(spec), b.ensure(spec), b.ensure(spec)]);
     assertEquals(all.map((m) => m.mountPath), [mountPath, mountPath, mountPath]);
     assertMatch(all[0]!.key, /^myfs-[0-9a-f]{12}$/);
+  });
+});
+
+Deno.test("process backend: a client that exits before mounting fails the start with juicefs's error, not after the timeout", async () => {
+  await withState(async ({ state, processes, dir }) => {
+    // Stands in for a supervisor whose juicefs rejects an option: it logs each failed try and
+    // keeps retrying (it stays alive), as lib/supervisor/supervisor.ts does.
+    const tries = [1, 2, 3].map((i) =>
+      `echo "2026-11-22 04:20:3${i}.000 +00 [INF] csi-jfs·supervisor: juicefs: ERROR: unknown option bogus-opt";` +
+      `echo "2026-11-22 04:20:3${i}.100 +00 [WRN] csi-jfs·supervisor: juicefs client 10${i} exited (code 1, signal none) after 90ms; restarting in 500ms";`
+    ).join("");
+    const script = `for a in "$@"; do case "$a" in --log-file=*) log="\${a#--log-file=}";; esac; done; ` +
+      `(${tries}) >> "$log"; sleep 30`;
+    class StaysAlive extends FakeProcesses {
+      override isAlive(pid: number): Promise<boolean> {
+        return Promise.resolve(!this.signals.includes(`SIGTERM ${pid}`));
+      }
+    }
+    const alive = new StaysAlive();
+    // Ten minutes to get ready: only the failures in the log can end this wait early.
+    const b = new ProcessBackend({
+      stateDir: state,
+      selfCommand: ["sh", "-c", script, "sh"],
+      mounter: new ScriptedMounter(),
+      processes: alive,
+      readyTimeoutMs: 600_000,
+    });
+    const err = await assertCodedError(
+      () => b.ensure(spec),
+      Code.UNAVAILABLE,
+      /did not mount at .*\/mnt \(juicefs exited [23] times without mounting\): juicefs: ERROR: unknown option bogus-opt$/,
+    );
+    const pid = Number((await Deno.readTextFile(join(dir, "supervisor.pid"))).trim());
+    assertEquals(
+      alive.signals,
+      [`SIGTERM ${pid}`],
+      `the supervisor that cannot mount is stopped (${err.message})`,
+    );
+    Deno.kill(-pid, "SIGKILL");
+    assertEquals(processes.signals, []);
+  });
+});
+
+Deno.test("process backend: a client that does not answer (stopped) is reported, neither waited for nor replaced", async () => {
+  await withState(async ({ backend, mounter, processes, mountPath, dir }) => {
+    await writePid(dir, 4242);
+    processes.alive.add(4242);
+    processes.supervisorOf.set(4242, mountPath);
+    mounter.addMount(mountPath);
+    mounter.healthOf.set(mountPath, "hung");
+    await assertCodedError(
+      () => backend(["true"], 600_000).ensure(spec),
+      Code.UNAVAILABLE,
+      /the JuiceFS client for "myfs" at .*\/mnt does not answer \(stopped or overloaded\); retry later/,
+    );
+    assertEquals([processes.signals, mounter.actions], [[], []]);
+  });
+});
+
+Deno.test("process backend: sweep stops supervisors that never mounted and removes leftovers; live clients stay", async () => {
+  await withState(async ({ backend, mounter, processes, state }) => {
+    const b = backend();
+    const dirOf = (k: string) => join(state, "clients", k);
+    // crash-looping: supervisor alive, no mount; leftover: nothing; live: supervisor + mount;
+    // dead: a mount that does not answer, no supervisor, no volume; bound: dead, but a volume is bound from it.
+    for (
+      const [k, pid] of [["loop-1", 501], ["leftover-2", 0], ["live-3", 503], ["dead-4", 0], [
+        "bound-5",
+        0,
+      ]] as const
+    ) {
+      await writePid(dirOf(k), pid || 999_999);
+      if (pid) {
+        processes.alive.add(pid);
+        processes.supervisorOf.set(pid, b.mountPathOf(k));
+      }
+    }
+    mounter.addMount(b.mountPathOf("live-3"));
+    mounter.addMount(b.mountPathOf("dead-4"));
+    mounter.healthOf.set(b.mountPathOf("dead-4"), "corrupted");
+    const bound = mounter.addMount(b.mountPathOf("bound-5"));
+    mounter.healthOf.set(b.mountPathOf("bound-5"), "corrupted");
+    mounter.addMount("/var/lib/kubelet/staging/pvc-5", "fuse.juicefs", bound.device);
+    assertEquals(await b.sweep(), [
+      "dead-4: dead mount without supervisor removed",
+      "leftover-2: leftover directory removed",
+      "loop-1: supervisor 501 never mounted; stopped and removed",
+    ]);
+    assertEquals(processes.signals, ["SIGTERM 501"]);
+    const left = [];
+    for await (const e of Deno.readDir(join(state, "clients"))) left.push(e.name);
+    assertEquals(left.sort(), ["bound-5", "live-3"]);
+    assertEquals(await b.sweep(), [], "a second sweep finds nothing to do");
   });
 });

@@ -13,8 +13,13 @@ const log = logger("releaser");
 export class ClientReleaser {
   private timers = new Map<string, ReturnType<typeof setTimeout>>();
   private queue = new KeyedQueue();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private backend: MountBackend, private mounter: Mounter, private delayMs: number) {}
+  constructor(
+    private backend: MountBackend & { sweep?: () => Promise<string[]> },
+    private mounter: Mounter,
+    private delayMs: number,
+  ) {}
 
   /** Runs `fn` (ensure a client and bind from it) so that no release of `key` interleaves. */
   guard<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -58,12 +63,41 @@ export class ClientReleaser {
       if (users.length > 0) return;
       log.info("client {key} has no volumes left; releasing it", { key });
       await this.backend.release(key);
-    });
+    }, null);
+  }
+
+  /**
+   * Reaps leftovers (a crash, a restart that lost the release timers): the backend's own sweep
+   * when it has one, then every running client that no volume is bound from is released (after
+   * the usual delay). Run at start and periodically.
+   */
+  async sweep(): Promise<void> {
+    const swept = await this.backend.sweep?.() ?? [];
+    for (const line of swept) log.info("sweep: client {line}", { line });
+    const entries = await this.mounter.list();
+    for (const client of await this.backend.list()) {
+      const own = entries.find((e) => e.mountPoint === client.mountPath);
+      if (!own || this.timers.has(client.key)) continue;
+      if (entries.some((e) => e.device === own.device && e.mountPoint !== client.mountPath)) continue;
+      log.info("sweep: client {key} has no volumes", { key: client.key });
+      await this.releaseIfUnused(own.device).catch((e) =>
+        log.warn("sweep: release {key}: {e}", { key: client.key, e: String(e) })
+      );
+    }
+  }
+
+  /** Sweeps now and every `everyMs` until stop(); the timer does not keep the process alive. */
+  startSweeping(everyMs: number): void {
+    const run = () => this.sweep().catch((e) => log.warn("sweep failed: {e}", { e: String(e) }));
+    void run();
+    this.sweeper = setInterval(run, everyMs);
+    Deno.unrefTimer(this.sweeper);
   }
 
   /** Stops pending timers (shutdown); the clients themselves keep running. */
   stop(): void {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    clearInterval(this.sweeper);
   }
 }

@@ -133,3 +133,23 @@ Deno.test("releaser: stop() drops pending timers", async () => {
     assertEquals(backend.released, []);
   });
 });
+
+Deno.test("releaser: a sweep releases idle clients (timers lost in a restart) and keeps busy ones", async () => {
+  const root = await Deno.makeTempDir({ prefix: "releaser_test" });
+  const mounter = new FakeMounter();
+  const backend = new FakeBackend({ root, perKey: true, mounter });
+  try {
+    const busy: ClientSpec = { ...spec, mountFlags: ["--cache-size=0"] };
+    const idle = await backend.ensure(spec);
+    const used = await backend.ensure(busy);
+    await mounter.bind(join(used.mountPath, "pvc-2"), "/staging/pvc-2");
+    // A fresh releaser, as after a node plugin restart: it has no timers for either client.
+    const releaser = new ClientReleaser(backend, mounter, 0);
+    await releaser.sweep();
+    assertEquals(backend.released, [idle.key]);
+    assertEquals((await backend.list()).map((c) => c.key), [used.key]);
+    releaser.stop();
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

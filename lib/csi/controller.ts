@@ -245,14 +245,12 @@ export class ControllerService {
     const ref = decodeVolumeId(id);
     if (!ref) throw notFound(`volume "${id.slice(0, 128)}" does not exist`);
     if (Object.keys(req.secrets ?? {}).length > 0) {
+      // Never a mount here: each distinct (possibly wrong) secret would start a client. The
+      // metadata engine alone says whether the volume's directory is there.
       const settings = settingsFor(ref, req.secrets);
-      const found = await this.d.admin.withMount(
-        settings,
-        { format: false },
-        async (root) =>
-          !!root && !!(await readRecord(root, ref.subdir)) && (await exists(join(root, ref.subdir))),
-      );
-      if (!found) throw notFound(`volume "${id}" does not exist`);
+      if (!(await this.d.cli.dirExists(settings, ref.subdir))) {
+        throw notFound(`volume "${id}" does not exist`);
+      }
     }
     const problems = req.volume_capabilities.map(capabilityProblem).filter((p): p is string => !!p);
     if (problems.length > 0) return { message: problems.join("; ") };

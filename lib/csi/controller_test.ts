@@ -65,6 +65,13 @@ async function withController(fn: (e: Env) => Promise<void>): Promise<void> {
         Deno.mkdirSync(join(root, path), { recursive: true });
         return {};
       })
+      .on(/^juicefs quota get /, (c) => {
+        const path = c.args[c.args.indexOf("--path") + 1] ?? "";
+        if (exists_(join(root, path))) {
+          return { code: 1, stderr: `<FATAL>: no quota for inode 2 path ${path}` };
+        }
+        return { code: 1, stderr: `<FATAL>: resolve dir ${path}: no such file or directory` };
+      })
       .on(/^juicefs rmr /, (c) => {
         Deno.removeSync(c.args[1] ?? "", { recursive: true });
         return {};
@@ -93,6 +100,13 @@ async function withController(fn: (e: Env) => Promise<void>): Promise<void> {
   }
 }
 
+const exists_ = (p: string) => {
+  try {
+    return Deno.statSync(p).isDirectory;
+  } catch {
+    return false;
+  }
+};
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 const count = (r: FakeRunner, re: RegExp) => r.commandLines().filter((l) => re.test(l)).length;
 const idOf = (subdir: string, onDelete: "delete" | "retain" | "archive" = "delete") =>

@@ -2,6 +2,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { codeName, codeOf, messageOf } from "../errors.ts";
 import { logger } from "../log.ts";
 import { redact } from "../redact.ts";
+import { openScope, withCallScope } from "../call_scope.ts";
 
 const log = logger("grpc");
 
@@ -26,10 +27,18 @@ export function stripSecrets(value: unknown, key = ""): unknown {
   return value;
 }
 
+/** The caller's deadline as epoch milliseconds (Infinity when none). */
+export function deadlineOf(call: { getDeadline?: () => grpc.Deadline }): number {
+  const d = call.getDeadline?.() ?? Infinity;
+  return d instanceof Date ? d.getTime() : d;
+}
+
 /**
  * Adapts `async (req) => res` to a grpc-js unary handler and logs one line per call:
  * method, volume id, duration, resulting code. An error without a gRPC code becomes
- * INTERNAL here, once.
+ * INTERNAL here, once. The handler runs in a call scope (lib/call_scope.ts) that aborts when
+ * the caller cancels or its deadline passes, and a call whose caller is already gone is
+ * answered without running the handler at all: a flood of short-deadline calls costs nothing.
  */
 export function unary<Req, Res>(
   method: string,
@@ -40,8 +49,14 @@ export function unary<Req, Res>(
     const req = call.request as Req & { volume_id?: string; name?: string };
     const volume = req.volume_id || req.name || "-";
     log.debug("{method} request {request}", { method, request: stripSecrets(req) });
+    const { scope, cancel, dispose } = openScope(method, deadlineOf(call));
+    if (call.cancelled) cancel();
+    call.on?.("cancelled", cancel);
     // A handler that throws before returning a promise is answered like one that rejects.
-    Promise.resolve().then(() => fn(req)).then(
+    Promise.resolve().then(() => {
+      if (scope.signal.aborted) throw scope.signal.reason;
+      return withCallScope(scope, () => fn(req));
+    }).finally(dispose).then(
       (res) => {
         const ms = Math.round(performance.now() - started);
         log.info("{method} volume={volume} code=OK {ms}ms", { method, volume, code: "OK", ms });

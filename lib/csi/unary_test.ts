@@ -3,6 +3,7 @@ import { assertEquals } from "../testing/assert.ts";
 import { Code, CodedError, notFound } from "../errors.ts";
 import { implement, stripSecrets, unary } from "./unary.ts";
 import { registerSecrets } from "../redact.ts";
+import { KeyedQueue } from "../locks.ts";
 
 interface Answer {
   err: { code?: number; details?: string; message?: string } | null;
@@ -123,4 +124,50 @@ Deno.test("implement: wraps the service's unary methods by RPC name, skips strea
   assertEquals(Object.keys(impl), ["Probe"]);
   const a = await call(impl["Probe"] as grpc.handleUnaryCall<object, unknown>, {});
   assertEquals(a.res, { from: "svc" }, "called with the service as this");
+});
+
+/** A fake grpc-js call with a deadline and a 'cancelled' event the test can fire. */
+function callWith<Req>(
+  handler: grpc.handleUnaryCall<Req, unknown>,
+  request: Req,
+  deadline: number,
+): { answer: Promise<Answer>; cancel: () => void } {
+  const listeners: Array<() => void> = [];
+  const fakeCall = {
+    request,
+    cancelled: false,
+    getDeadline: () => deadline,
+    on: (ev: string, fn: () => void) => ev === "cancelled" && listeners.push(fn),
+  } as unknown as grpc.ServerUnaryCall<Req, unknown>;
+  const answer = new Promise<Answer>((resolve) =>
+    handler(
+      fakeCall,
+      ((err: Answer["err"], res: unknown) => resolve({ err, res })) as grpc.sendUnaryData<unknown>,
+    )
+  );
+  return { answer, cancel: () => listeners.forEach((l) => l()) };
+}
+
+Deno.test("unary: a call whose deadline passed before it started is answered without running", async () => {
+  let ran = false;
+  const h = unary("NodeStageVolume", (_req: object) => Promise.resolve(ran = true));
+  const a = await callWith(h, { volume_id: "v" }, Date.now() - 5).answer;
+  assertEquals([a.err?.code, ran], [Code.DEADLINE_EXCEEDED, false]);
+  assertEquals(a.err?.details, "the caller's deadline passed before NodeStageVolume could finish");
+});
+
+Deno.test("unary: the handler's queue wait ends when the caller cancels", async () => {
+  const q = new KeyedQueue();
+  let release!: () => void;
+  const busy = q.run("client", () => new Promise<void>((r) => (release = r)), null);
+  let ran = false;
+  const h = unary("NodeStageVolume", (_req: object) => q.run("client", () => Promise.resolve(ran = true)));
+  const c = callWith(h, { volume_id: "v" }, Infinity);
+  await new Promise((r) => setTimeout(r, 0));
+  c.cancel();
+  const a = await c.answer;
+  assertEquals([a.err?.code, a.err?.details], [Code.CANCELLED, "the caller cancelled NodeStageVolume"]);
+  release();
+  await busy;
+  assertEquals(ran, false);
 });

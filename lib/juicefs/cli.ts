@@ -82,6 +82,25 @@ export class JuiceFsCli {
     );
   }
 
+  /**
+   * Whether directory `/subdir` exists, read from the metadata engine alone (no mount, no
+   * client): `quota get` resolves the path first and says which of "no such directory" or
+   * "no quota" it met. A caller's wrong credentials cost one short command, not a client.
+   */
+  async dirExists(s: FsSettings, subdir: string): Promise<boolean> {
+    const args = ["quota", "get", s.metaUrl, "--path", `/${subdir}`];
+    const r = await this.runner.run(this.binary, args, { env: this.env(s), timeoutMs: JUICEFS_TIMEOUT_MS });
+    if (r.code === 0 || /no quota for inode/.test(r.stderr)) return true;
+    if (/resolve dir .*(no such file or directory|not a directory)|not formatted/i.test(r.stderr)) {
+      return false;
+    }
+    throw unavailable(
+      `cannot look up /${subdir} in the metadata of "${s.name}": ${
+        new ExecError(this.binary, args, r).message
+      }`,
+    );
+  }
+
   /** Removes a directory tree through a mount (server-side, much faster than unlinking file by file). */
   async rmr(path: string, env: Record<string, string>): Promise<void> {
     await this.wrap(runOk(this.runner, this.binary, ["rmr", path], { env, timeoutMs: 30 * 60_000 }), "rmr");

@@ -1,7 +1,9 @@
 import { type CommandRunner, DenoCommandRunner, runOk } from "../exec.ts";
 import { findMount, type MountEntry, parseMountinfo } from "./mountinfo.ts";
+import { type ProbeHealth, type ProbeOptions, probeStat } from "./stat_probe.ts";
 
-export type PathHealth = "ok" | "missing" | "corrupted";
+/** "hung": the path's file system did not answer in time (a stopped or overloaded FUSE client). */
+export type PathHealth = ProbeHealth;
 
 /** Mount-table side effects, behind one interface so services can be tested with a fake. */
 export interface Mounter {
@@ -10,22 +12,19 @@ export interface Mounter {
   bind(source: string, target: string, opts?: { readOnly?: boolean }): Promise<void>;
   /** Unmounts `target`; lazy detaches it even when busy or broken. */
   unmount(target: string, opts?: { lazy?: boolean }): Promise<void>;
-  /** Whether `path` can be stat'ed: "corrupted" for a dead FUSE connection (ENOTCONN) and the like. */
+  /**
+   * Whether `path` can be stat'ed: "corrupted" for a dead FUSE connection (ENOTCONN) and the
+   * like, "hung" when it does not answer within a bounded time. Never blocks past that bound.
+   */
   health(path: string): Promise<PathHealth>;
 }
 
-const CORRUPTED_CODES = new Set(["ENOTCONN", "ESTALE", "EIO", "EACCES", "EHOSTDOWN", "ECONNABORTED"]);
-
-export async function statHealth(path: string): Promise<PathHealth> {
-  try {
-    await Deno.stat(path);
-    return "ok";
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return "missing";
-    const code = (e as { code?: string }).code ?? "";
-    if (CORRUPTED_CODES.has(code) || e instanceof Deno.errors.NotConnected) return "corrupted";
-    throw e;
-  }
+/**
+ * stat(2) of `path` in a child process with a timeout (lib/mount/stat_probe.ts): a path on a
+ * stopped FUSE client answers "hung" instead of blocking the caller and its volume's lock.
+ */
+export function statHealth(path: string, opts: ProbeOptions = {}): Promise<PathHealth> {
+  return probeStat(path, opts);
 }
 
 export class ExecMounter implements Mounter {
@@ -34,6 +33,7 @@ export class ExecMounter implements Mounter {
     private mountinfoPath = "/proc/self/mountinfo",
   ) {}
 
+  /** The mount table (procfs, never a FUSE path: this read cannot hang on a client). */
   async list(): Promise<MountEntry[]> {
     return parseMountinfo(await Deno.readTextFile(this.mountinfoPath));
   }
