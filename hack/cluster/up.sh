@@ -31,7 +31,15 @@ start_daemon() {
   local name=$1; shift
   if running "$name"; then log "$name: already running (pid $(cat "$PIDS/$name.pid"))"; return; fi
   log "$name: starting"
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # Daemons get only stdio: an inherited descriptor (a caller's `flock` on the cluster, a
+  # pipe) would otherwise live as long as the cluster and hold its caller up.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$PIDS/$name.pid"
 }
 
