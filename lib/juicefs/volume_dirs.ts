@@ -166,7 +166,17 @@ export async function quotaOnVolume(
   const replaced = () =>
     failedPrecondition(`volume directory /${subdir} was replaced while its quota was set; refusing it`);
   if (!(await stillThere(root, subdir, v.ino))) throw replaced();
-  await setQuota();
+  try {
+    await setQuota();
+  } catch (e) {
+    // The quota engine walks the path in JuiceFS's metadata and follows no link: one swapped in
+    // (even for an instant) is "not a directory" to it. Say what happened, not that.
+    if (/resolve dir .*(not a directory|no such file or directory)/i.test(String((e as Error)?.message))) {
+      throw replaced();
+    }
+    if (!(await stillThere(root, subdir, v.ino))) throw replaced();
+    throw e;
+  }
   if (!(await stillThere(root, subdir, v.ino))) throw replaced();
 }
 

@@ -19,6 +19,7 @@ import {
 
 const INVALID = "INVALID_ARGUMENT";
 const LEGIT = "jfs1/itfs/delete/legit";
+const FORGED = "2026-01-01 00:00:00.000 +00:00 [INF] csi-jfs·controller: volume /legit deleted (forged)";
 
 /** Ids that name no volume of this driver, each for its own reason. */
 const NOT_VOLUMES: Array<[string, string]> = [
@@ -154,6 +155,18 @@ function cases(d: Driver, root: string): Case[] {
           "keep me",
           "the retained data survives",
         );
+      },
+    },
+    // Issue 11 item 17: a newline in a logged field cannot forge a line of the text log.
+    {
+      ...c("DeleteVolume", "an id carrying a forged log line", "OK", {
+        volume_id: `x\n${FORGED}\r\x1b[2K`,
+        secrets,
+      }),
+      then: async () => {
+        const lines = (await d.logs()).split("\n");
+        assert(!lines.some((l) => l.startsWith(FORGED)), "a forged line reached the log");
+        assert(lines.some((l) => l.includes(`x\\n${FORGED}\\r\\x1b[2K`)), "the id is logged, escaped");
       },
     },
     // The link is followed by nothing: the host directory it points at stays intact (guard).

@@ -6,7 +6,20 @@
 import { dirname } from "node:path";
 import { AT_FDCWD, RENAME_EXCHANGE, renameat2 } from "../../lib/fs/libc_fs.ts";
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, codeOfCall, type Driver, mountCap, mountsUnder, startDriver } from "../support/driver.ts";
+import { call, CallError, type Driver, mountCap, mountsUnder, startDriver } from "../support/driver.ts";
+
+/** The code name of a call's outcome, and the message of a failure. */
+async function codeOfCall(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "OK";
+  } catch (e) {
+    if (e instanceof CallError) {
+      return `${e.code}${e.code === "UNAVAILABLE" || e.code === "INTERNAL" ? `: ${e.details}` : ""}`;
+    }
+    throw e;
+  }
+}
 
 const CREATES = Number(Deno.env.get("RACE_CREATES") ?? 300);
 const DELETES = Number(Deno.env.get("RACE_DELETES") ?? 150);
