@@ -182,7 +182,6 @@ export class NodeService {
     const target = requiredPath(req.target_path, "target_path");
     const cap = checkCapability(req.volume_capability);
     const readOnly = req.readonly || isReadOnlyMode(cap);
-    const subdir = volumeSubdir(id, req.volume_context);
     // The volume's lock first, then the target's: an unstage of the volume cannot run beside.
     return await this.volumes.shared(
       id,
@@ -208,7 +207,7 @@ export class NodeService {
             path: staging,
             field: "staging_target_path",
             volumeId: id,
-            subdir,
+            subdir: volumeSubdir(id, req.volume_context),
             clients,
             broken: false,
           });
