@@ -54,6 +54,8 @@ export interface PathFd {
 export interface OpenOptions extends CallOptions {
   /** How the path is named in errors ("staging_target_path"); "path" if unset. */
   field?: string;
+  /** The whole name in errors instead of "<field> <path>" ("volume directory /x of \"fs\""). */
+  name?: string;
   /** Make missing directories with this mode (exactly: umask does not apply). */
   create?: { mode: number };
   /** What a component that is not a directory means to the caller. */
@@ -80,7 +82,7 @@ const echo = (s: string): string => s.length > MAX_ECHO ? `${s.slice(0, MAX_ECHO
 
 /** The coded error for errno `e` of a call on `path`. */
 export function errnoError(e: number, path: string, opts: OpenOptions = {}, call = "open"): CodedError {
-  const what = `${opts.field ?? "path"} ${echo(path)}`;
+  const what = opts.name ?? `${opts.field ?? "path"} ${echo(path)}`;
   switch (e) {
     case libc.ELOOP:
       return failedPrecondition(`${what} is or lies under a symbolic link`);
