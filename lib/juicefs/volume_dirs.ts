@@ -27,7 +27,7 @@ const NEW_MODE = 0o700;
 /** Pods run as any user: the volume root must be writable by them, as with JuiceFS CSI. */
 export const VOLUME_MODE = 0o777;
 
-const opts = { field: "volume directory", sameMount: true } as const;
+const opts = (subdir: string) => ({ name: `volume directory /${subdir}`, sameMount: true });
 
 export interface VolumeDir {
   parent: PathFd;
@@ -41,7 +41,8 @@ export interface VolumeDir {
 async function openParent(root: PathFd, subdir: string, create: boolean): Promise<PathFd | undefined> {
   const parent = posix.dirname(subdir);
   const rel = parent === "." ? "" : parent;
-  return await openBeneath(root, rel, create ? { ...opts, create: { mode: PARENT_MODE } } : opts).catch(
+  const o = opts(subdir);
+  return await openBeneath(root, rel, create ? { ...o, create: { mode: PARENT_MODE } } : o).catch(
     (e) => {
       if (!create && codeOf(e) === Code.NOT_FOUND) return undefined;
       throw e;
@@ -69,7 +70,7 @@ function refuseEntry(subdir: string, st: EntryStat, rec: VolumeRecord | undefine
 
 /** Whether `subdir` still reaches inode `ino` from the root, no link followed. */
 async function stillThere(root: PathFd, subdir: string, ino: string): Promise<boolean> {
-  const d = await openBeneath(root, subdir, opts).catch(() => undefined);
+  const d = await openBeneath(root, subdir, opts(subdir)).catch(() => undefined);
   if (!d) return false;
   try {
     return (await d.stat()).ino === ino;
@@ -106,7 +107,7 @@ export async function openVolumeDir(root: PathFd, rec: VolumeRecord): Promise<Vo
       return undefined;
     }
     if (st.kind !== "directory" || (rec.ino && st.ino !== rec.ino)) refuseEntry(rec.subdir, st, rec);
-    const dir = await openBeneath(parent, base, opts);
+    const dir = await openBeneath(parent, base, opts(rec.subdir));
     const ino = (await dir.stat()).ino;
     if (ino !== st.ino) {
       dir.close();
@@ -139,7 +140,7 @@ export async function makeVolumeDir(
     if (made && (st.kind !== "directory" || st.uid !== Deno.uid())) {
       throw failedPrecondition(`volume directory /${subdir} was replaced while it was made; retry`);
     }
-    const dir = await openBeneath(parent, base, opts);
+    const dir = await openBeneath(parent, base, opts(subdir));
     const fst = await dir.stat();
     if (fst.ino !== st.ino) {
       dir.close();

@@ -1,3 +1,4 @@
+import { basename, dirname } from "node:path";
 import { Code, codeOf, failedPrecondition, invalidArgument } from "../errors.ts";
 import { openAbsolute, openBeneath, type PathFd } from "../fs/beneath.ts";
 import { openFile } from "../fs/entries.ts";
@@ -55,7 +56,11 @@ export type MetaDir = "volumes" | "archive" | "trash";
 
 /** Opens the admin mount's root (a path of the driver's own state directory) as a PathFd. */
 export async function openFsRoot(mountRoot: string): Promise<PathFd> {
-  return await openAbsolute(await Deno.realPath(mountRoot), { field: "file system root" });
+  // The state directory may lie under a link the operator made (/var/lib -> /data); it is the
+  // driver's, not a tenant's, so it is resolved first. The mount point itself is not: a
+  // stopped client would hang realpath(3), and openat2 below has a timeout.
+  const path = `${await Deno.realPath(dirname(mountRoot))}/${basename(mountRoot)}`;
+  return await openAbsolute(path, { field: "file system root" });
 }
 
 /**
@@ -69,8 +74,9 @@ export async function openMetaDir(
   which: MetaDir,
   create: boolean,
 ): Promise<PathFd | undefined> {
-  const opts = { field: "the driver's metadata directory", sameMount: true } as const;
-  const top = await openBeneath(root, RESERVED_TOP, create ? { ...opts, create: { mode: 0o700 } } : opts)
+  const opts = (name: string) => ({ name: `the driver's metadata directory ${name}`, sameMount: true });
+  const make = (name: string) => create ? { ...opts(name), create: { mode: 0o700 } } : opts(name);
+  const top = await openBeneath(root, RESERVED_TOP, make(`/${RESERVED_TOP}`))
     .catch((e) => {
       if (codeOf(e) === Code.NOT_FOUND) return undefined;
       throw e;
@@ -78,7 +84,7 @@ export async function openMetaDir(
   if (!top) return undefined;
   try {
     await requirePrivate(top, `/${RESERVED_TOP}`);
-    const dir = await openBeneath(top, which, create ? { ...opts, create: { mode: 0o700 } } : opts)
+    const dir = await openBeneath(top, which, make(`/${RESERVED_TOP}/${which}`))
       .catch((e) => {
         if (codeOf(e) === Code.NOT_FOUND) return undefined;
         throw e;

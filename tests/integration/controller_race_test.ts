@@ -1,6 +1,7 @@
 // Issue 11 items 1 and 3 on real JuiceFS: a tenant who can write the file system keeps
 // swapping a volume's directory (or its parent) with a symbolic link to a host directory
-// while CreateVolume sets the quota and the mode, and while DeleteVolume deletes or archives.
+// while CreateVolume sets the quota and the mode, while DeleteVolume deletes or archives, and
+// while ControllerExpandVolume raises the quota.
 // However the race falls, no host directory changes mode, loses a file or moves. Hundreds
 // of attempts each; the attempts, the swaps made and the outcomes are printed.
 import { dirname } from "node:path";
@@ -23,6 +24,7 @@ async function codeOfCall(p: Promise<unknown>): Promise<string> {
 
 const CREATES = Number(Deno.env.get("RACE_CREATES") ?? 300);
 const DELETES = Number(Deno.env.get("RACE_DELETES") ?? 150);
+const EXPANDS = Number(Deno.env.get("RACE_EXPANDS") ?? 150);
 const DENO = Deno.execPath();
 const RACER = new URL("./swap_racer.ts", import.meta.url).pathname;
 
@@ -183,6 +185,43 @@ Deno.test({
         await host.check(`attempt ${i} (${policy} ${code}, then delete)`);
       }
       console.log(`DeleteVolume race: ${DELETES} attempts, ${swaps} swaps; outcomes: ${show(outcomes)}`);
+    } finally {
+      await racer.stop();
+      await d.stop();
+      await host.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "race: ControllerExpandVolume against a tenant swapping the directory with a link",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const d = await startDriver();
+    const host = await hostDir(d);
+    const racer = startRacer();
+    try {
+      const { volume } = await create(d, "rx");
+      const root = adminRoot(d);
+      await Deno.symlink(host.dir, `${root}/rx.lnk`);
+      const outcomes = new Map<string, number>();
+      let swaps = 0;
+      for (let i = 0; i < EXPANDS; i++) {
+        await racer.swap(`${root}/rx`, `${root}/rx.lnk`);
+        const code = await codeOfCall(call(d.controller, "ControllerExpandVolume", {
+          volume_id: volume.volume_id,
+          capacity_range: { required_bytes: String((i + 2) * (1 << 30)) },
+          secrets: d.secrets,
+        }));
+        swaps += await racer.pause();
+        tally(outcomes, code);
+        assert(["OK", "FAILED_PRECONDITION", "NOT_FOUND"].includes(code), `attempt ${i}: ${code}`);
+        await host.check(`attempt ${i} (${code})`);
+      }
+      console.log(
+        `ControllerExpandVolume race: ${EXPANDS} attempts, ${swaps} swaps; outcomes: ${show(outcomes)}`,
+      );
     } finally {
       await racer.stop();
       await d.stop();
