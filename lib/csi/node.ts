@@ -75,15 +75,20 @@ export class NodeService {
   }
 
   /** The entry at `path` if it is healthy; a broken one is detached first. */
-  private async healthyMountAt(path: string): Promise<MountEntry | undefined> {
+  /**
+   * The entry at `path` if it is healthy; a broken one of this volume (a dead JuiceFS bind of
+   * `root`, or one this process made for `id`) is detached first. Anything else stays.
+   */
+  private async healthyMountAt(path: string, id: string, root: string): Promise<MountEntry | undefined> {
     const entry = await mountAt(this.d.mounter, path);
     if (!entry) return undefined;
-    if ((await this.d.mounter.health(path)) === "corrupted") {
-      log.warn("{path} is a broken mount (client gone); cleaning it up", { path });
-      await this.d.mounter.unmount(path, { lazy: true });
-      return undefined;
-    }
-    return entry;
+    if ((await this.d.mounter.health(path)) !== "corrupted") return entry;
+    const ours = isJuiceFs(entry) && (entry.root === root || this.mounts.boundTo(path, entry) === id);
+    if (!ours) return entry;
+    log.warn("{path} is a broken mount (client gone); cleaning it up", { path });
+    await this.d.mounter.unmountChecked(path, entry, { lazy: true });
+    this.mounts.forget(path);
+    return undefined;
   }
 
   async NodeStageVolume(req: NodeStageVolumeRequest__Output): Promise<Record<string, never>> {
@@ -101,10 +106,11 @@ export class NodeService {
     const flags = mountFlags(cap.mount?.mount_flags ?? [], req.volume_context["mountOptions"]);
     return await this.volumes.exclusive(id, `volume ${echo(id)}`, async () => {
       await checkMountTarget(staging, "staging_target_path");
-      const current = await this.healthyMountAt(staging);
+      const current = await this.healthyMountAt(staging, id, rootOf(subdir));
       if (current) {
-        const ours = (await this.clients()).byDevice.has(current.device);
-        if (ours && current.root === rootOf(subdir)) return {};
+        const fromClient = (await this.clients()).byDevice.has(current.device);
+        const volume = current.root === rootOf(subdir) || this.mounts.boundTo(staging, current) === id;
+        if (fromClient && volume) return {};
         throw alreadyExists(
           `staging path ${staging} already holds another mount (${current.source}${current.root})`,
         );
@@ -211,7 +217,7 @@ export class NodeService {
             clients,
             broken: false,
           });
-          const current = await this.healthyMountAt(target);
+          const current = await this.healthyMountAt(target, id, staged.root);
           if (current) {
             if (current.device === staged.device && current.root === staged.root) {
               if (isReadOnly(current) === readOnly) return {};

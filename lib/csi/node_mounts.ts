@@ -101,6 +101,12 @@ export class NodeMounts {
     );
   }
 
+  /** The volume this process bound `entry` at `mountPoint` for, if it did. */
+  boundTo(mountPoint: string, entry: MountEntry): string | undefined {
+    const rec = this.bound.get(mountPoint);
+    return rec && rec.mountId === entry.id ? rec.volumeId : undefined;
+  }
+
   /** Forgets a mount point once nothing of ours is mounted there. */
   forget(mountPoint: string): void {
     this.bound.delete(mountPoint);
