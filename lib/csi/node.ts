@@ -40,6 +40,8 @@ export interface NodeDeps {
   mounter: Mounter;
   locks: KeyedLocks;
   releaser: ClientReleaser;
+  /** Where verified binds are remembered across restarts (lib/csi/bind_records.ts); none: memory only. */
+  bindRecordsDir?: string;
 }
 
 /**
@@ -53,7 +55,7 @@ export class NodeService {
 
   constructor(private d: NodeDeps) {
     this.volumes = new VolumeLocks(d.locks);
-    this.mounts = new NodeMounts(d.mounter);
+    this.mounts = new NodeMounts(d.mounter, d.bindRecordsDir);
   }
 
   private async clients() {
@@ -87,7 +89,7 @@ export class NodeService {
     if (!ours) return entry;
     log.warn("{path} is a broken mount (client gone); cleaning it up", { path });
     await this.d.mounter.unmountChecked(path, entry, { lazy: true });
-    this.mounts.forget(path);
+    await this.mounts.forget(path);
     return undefined;
   }
 
@@ -175,7 +177,7 @@ export class NodeService {
         });
         await this.d.mounter.unmountChecked(staging, entry, { lazy: broken });
       }
-      this.mounts.forget(staging);
+      await this.mounts.forget(staging);
       await removeMountDir(staging);
       if (entry) await this.d.releaser.releaseIfUnused(entry.device);
     });
@@ -268,7 +270,7 @@ export class NodeService {
           broken,
         });
         await this.d.mounter.unmountChecked(target, entry, { lazy: broken });
-        this.mounts.forget(target);
+        await this.mounts.forget(target);
       }
       await removeMountDir(target);
     });

@@ -92,3 +92,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a staged volume whose directory the tenant renamed still unstages, after a restart too",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const d = await startDriver({ nodeArgs: ["--client-release-delay=60s"] });
+    try {
+      const volume = (await call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>(
+        d.controller,
+        "CreateVolume",
+        {
+          name: "renamed",
+          capacity_range: { required_bytes: String(1 << 30) },
+          volume_capabilities: [mountCap()],
+          parameters: {},
+          secrets: d.secrets,
+        },
+      )).volume;
+      const subdir = volume.volume_id.split("/").slice(3).join("/");
+      const staging = `${d.dir}/staging/renamed`;
+      await call(d.node, "NodeStageVolume", {
+        volume_id: volume.volume_id,
+        staging_target_path: staging,
+        volume_capability: mountCap(),
+        volume_context: volume.volume_context,
+        secrets: d.secrets,
+      });
+      const client = mountsUnder(`${d.dir}/state/clients`).find((p) => p.endsWith("/mnt"))!;
+      await Deno.rename(`${client}/${subdir}`, `${client}/${subdir}-moved`);
+      assertEquals(mountEntry(staging)?.root, `/${subdir}-moved`, "the mount table shows the new name");
+      await d.restartNode();
+      await call(d.node, "NodeUnstageVolume", { volume_id: volume.volume_id, staging_target_path: staging });
+      assertEquals(mountEntry(staging), undefined);
+    } finally {
+      await d.stop();
+    }
+  },
+});
