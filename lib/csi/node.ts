@@ -288,7 +288,8 @@ export class NodeService {
     if (health === "missing") throw notFound(`volume path ${echo(path)} does not exist`);
     const entry = await mountAt(this.d.mounter, path);
     const ref = decodeVolumeId(id);
-    if (!entry || !isJuiceFs(entry) || (ref && entry.root !== `/${ref.subdir}`)) {
+    const renamed = entry && this.mounts.boundTo(path, entry) === id; // a tenant renamed the bound directory
+    if (!entry || !isJuiceFs(entry) || (ref && entry.root !== `/${ref.subdir}` && !renamed)) {
       throw notFound(`volume ${echo(id)} is not mounted at ${echo(path)}`);
     }
     if (health === "corrupted") {
