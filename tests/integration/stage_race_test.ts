@@ -4,7 +4,7 @@
 // clear FAILED_PRECONDITION, and every unstage must succeed (the volume is never stuck).
 import { assert, assertEquals, assertMatch } from "../../lib/testing/assert.ts";
 import { call, CallError, mountCap, mountsUnder, startDriver } from "../support/driver.ts";
-import { mountEntry, startTenant } from "./race_support.ts";
+import { mountEntry, nodePluginFds, startTenant } from "./race_support.ts";
 
 const ROUNDS = Number(Deno.env.get("RACE_ROUNDS") ?? 300);
 
@@ -51,6 +51,7 @@ Deno.test({
       await Deno.mkdir(host);
       await Deno.writeTextFile(`${host}/HOST-MARKER`, "the host's");
       await Deno.symlink(host, `${client}/swap-link`);
+      const fdsBefore = nodePluginFds(d.dir);
       tenant = startTenant(client, subdir, "swap-link", `${d.dir}/stop-tenant`);
 
       let ok = 0;
@@ -83,6 +84,9 @@ Deno.test({
           `${counts.swaps} swaps by the tenant (${counts.failed} failed), ` +
           `${refusals.filter((m) => /changed while/.test(m)).length} caught after the bind`,
       );
+      const fdsAfter = nodePluginFds(d.dir);
+      console.log(`node plugin fds: ${fdsBefore} before, ${fdsAfter} after`);
+      assert(fdsAfter < fdsBefore + 16, "no fd leaks per stage");
       assert(counts.swaps > ROUNDS, "the tenant raced throughout");
       assert(refusals.length > 0, "the race was met at least once");
       assertEquals(mountsUnder(`${d.dir}/staging`), []);
