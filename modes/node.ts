@@ -23,6 +23,7 @@ export function runNode(config: Config): Promise<number> {
     mounter,
     locks: new KeyedLocks(),
     releaser,
+    bindRecordsDir: `${config.stateDir}/binds`,
   });
   return serveUntilSignal(
     config,
