@@ -52,6 +52,8 @@ export class FakeKube implements Kube {
   failures = new Map<string, CodedError[]>();
   /** Called after a pod is stored (e.g. a test's kubelet that sets its status). */
   onCreatePod: ((pod: V1Pod) => void) | undefined;
+  /** The clock of creationTimestamp. */
+  now: () => number = Date.now;
   private rv = 0;
   private uid = 0;
   private listeners = new Set<{ ns: string; selector: string; fn: Listener }>();
@@ -88,7 +90,7 @@ export class FakeKube implements Kube {
       namespace,
       uid: `uid-${++this.uid}`,
       resourceVersion: this.tick(),
-      creationTimestamp: new Date(),
+      creationTimestamp: new Date(this.now()),
     };
     stored.status = { phase: "Pending" };
     this.pods.set(key, stored);
