@@ -23,6 +23,17 @@ export interface ClientUse {
   pod?: { name: string; namespace: string; uid?: string };
 }
 
+/** The use of a stage; the app pod only when kubelet names it (CSIDriver podInfoOnMount). */
+export function clientUseFrom(
+  volumeId: string,
+  volumeContext: Record<string, string> | undefined,
+): ClientUse {
+  const name = volumeContext?.["csi.storage.k8s.io/pod.name"];
+  const namespace = volumeContext?.["csi.storage.k8s.io/pod.namespace"];
+  const uid = volumeContext?.["csi.storage.k8s.io/pod.uid"];
+  return { volumeId, ...(name && namespace ? { pod: { name, namespace, ...(uid ? { uid } : {}) } } : {}) };
+}
+
 /**
  * Runs shared JuiceFS clients on a node. `process` starts mount-supervisor children;
  * `pod` creates Mount Pods. Both are idempotent and safe under concurrency.
