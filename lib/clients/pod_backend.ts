@@ -5,10 +5,9 @@ import { mountAt, type Mounter } from "../mount/mounter.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import { KeyedQueue } from "../locks.ts";
 import { unavailable } from "../errors.ts";
-import { pinSecrets, redact, unpinSecrets } from "../redact.ts";
+import { pinSecrets } from "../redact.ts";
 import { logger } from "../log.ts";
 import type { Kube, PodEvent, V1Pod, Watching } from "../kube/kube.ts";
-import { isAlreadyExists } from "../kube/kube_errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { FuseFdKeeper } from "./fuse_fd_keeper.ts";
 import {
@@ -16,8 +15,6 @@ import {
   ANNOTATION_KEY,
   asTemplate,
   buildMountPod,
-  buildSettingsSecret,
-  CONTAINER,
   mountPodName,
   nodeSelector,
   settingsOf,
@@ -25,8 +22,10 @@ import {
   supervisorSettings,
   volumeAnnotation,
 } from "./pod_spec.ts";
-import { diagnosePod, summarizeLog } from "./pod_status.ts";
 import { PodSweeper } from "./pod_sweep.ts";
+import { PodReleases } from "./pod_release.ts";
+import { PodWatch } from "./pod_watch.ts";
+import { PodStarter } from "./pod_start.ts";
 
 const log = logger("pod-backend");
 
@@ -90,10 +89,11 @@ export class PodBackend implements MountBackend {
   readonly pods = new Map<string, V1Pod>();
   readonly inflight = new Map<string, Promise<ClientMount>>();
   readonly releasing = new Set<string>();
-  private delayed = new Map<string, { timer: Timer }>();
   private watching: Watching | undefined;
-  private retries = new Map<string, Timer>();
   readonly sweeper: PodSweeper;
+  readonly releases: PodReleases;
+  readonly watch: PodWatch;
+  readonly starter: PodStarter;
   readonly o: Required<Omit<PodBackendOptions, "events">> & { events?: EventRecorder };
 
   constructor(opts: PodBackendOptions) {
@@ -115,6 +115,9 @@ export class PodBackend implements MountBackend {
       ...opts,
     };
     this.sweeper = new PodSweeper(this);
+    this.releases = new PodReleases(this);
+    this.watch = new PodWatch(this);
+    this.starter = new PodStarter(this);
   }
 
   clientDir(key: string): string {
@@ -156,11 +159,8 @@ export class PodBackend implements MountBackend {
   /** Stops watching and pending timers; the Mount Pods keep running (a restart adopts them). */
   async stop(): Promise<void> {
     this.watching?.stop();
-    for (const t of [...[...this.delayed.values()].map((d) => d.timer), ...this.retries.values()]) {
-      clearTimeout(t);
-    }
-    this.delayed.clear();
-    this.retries.clear();
+    this.releases.stop();
+    this.watch.stop();
     await this.o.keeper.stop();
   }
 
@@ -187,7 +187,7 @@ export class PodBackend implements MountBackend {
     return c;
   }
 
-  private remember(pod: V1Pod): void {
+  remember(pod: V1Pod): void {
     const name = pod.metadata?.name;
     if (name) this.pods.set(name, pod);
   }
@@ -223,7 +223,7 @@ export class PodBackend implements MountBackend {
   async ensure(spec: ClientSpec, use?: ClientUse): Promise<ClientMount> {
     const key = clientKey(spec);
     pinSecrets(key, Object.values(spec.settings.secretEnv));
-    this.cancelDelayed(key);
+    this.releases.cancelDelayed(key);
     let attempt = this.inflight.get(key);
     if (!attempt) {
       // Stages of many volumes of one client share one attempt (and one failure).
@@ -277,115 +277,8 @@ export class PodBackend implements MountBackend {
     const c = spec ? this.clientFor(key, spec) : this.clients.get(key);
     if (!c) throw unavailable(`client ${key}: its settings are unknown; stage the volume again`);
     await this.o.keeper.start(key);
-    const started = this.o.now();
-    const deadline = started + this.o.readyTimeoutMs;
-    let pod = await this.createOrAdopt(c, deadline);
-    let secretAt = this.o.now();
-    let logAt = -Infinity;
-    let summary = { clientExits: 0, tail: "" };
-    let checkedAt = this.o.now();
-    while (true) {
-      if (await this.mountLive(key)) {
-        log.info("client {key}: Mount Pod {name} serves {path}", { key, name: c.name, path: mountPath });
-        return { key, mountPath };
-      }
-      const now = this.o.now();
-      if (now - checkedAt >= 2_000 || !this.pods.has(c.name)) {
-        // The watch keeps the cache fresh; a read now and then covers a watch that is down.
-        const fresh = await this.o.kube.getPod(this.o.namespace, c.name).catch(() => this.pods.get(c.name));
-        checkedAt = now;
-        if (fresh) this.remember(fresh);
-        else this.pods.delete(c.name);
-      }
-      pod = this.pods.get(c.name);
-      if (!pod && now < deadline) {
-        log.warn("client {key}: Mount Pod {name} went away while starting; creating it again", {
-          key,
-          name: c.name,
-        });
-        pod = await this.createOrAdopt(c, deadline);
-        secretAt = this.o.now();
-      }
-      const d = diagnosePod(pod, now - secretAt >= this.o.configErrorGraceMs);
-      if ((d.running || d.stuck || now >= deadline) && now - logAt >= 2_000) {
-        logAt = now;
-        summary = summarizeLog(
-          await this.o.kube.podLogTail(this.o.namespace, c.name, CONTAINER, 50).catch(() => ""),
-        );
-      }
-      let why: string | undefined;
-      if (d.stuck) why = "";
-      else if (summary.clientExits >= this.o.maxStartFailures) {
-        why = ` (juicefs exited ${summary.clientExits} times without mounting)`;
-      } else if (now >= deadline) why = ` within ${Math.round(this.o.readyTimeoutMs / 1000)}s`;
-      if (why !== undefined) {
-        const line = redact(
-          `Mount Pod ${this.o.namespace}/${c.name} for file system "${c.fsName}" did not mount${why}: ${d.state}` +
-            (summary.tail ? `; log: ${summary.tail}` : ""),
-        );
-        await this.failed(c, pod, line);
-        throw unavailable(line);
-      }
-      await this.o.sleep(this.o.pollMs);
-    }
-  }
-
-  /** Tells the Mount Pod's Event list, and takes a pod that serves no volume away (no crash loop). */
-  private async failed(c: PodClient, pod: V1Pod | undefined, line: string): Promise<void> {
-    log.warn("client {key}: {line}", { key: c.key, line });
-    if (pod?.metadata?.name) {
-      await this.o.events?.record(
-        {
-          kind: "Pod",
-          namespace: this.o.namespace,
-          name: pod.metadata.name,
-          ...(pod.metadata.uid ? { uid: pod.metadata.uid } : {}),
-        },
-        "Warning",
-        "MountFailed",
-        line,
-      );
-    }
-    if (!(await this.inUse(c.key))) {
-      await this.deleteNow(c.key, "it did not mount").catch((e) =>
-        log.warn("client {key}: deleting the failed Mount Pod: {e}", { key: c.key, e: String(e) })
-      );
-    }
-  }
-
-  /** The pod of `c` (created, or the existing one), with its Secret written for its uid. */
-  private async createOrAdopt(c: PodClient, deadline: number): Promise<V1Pod | undefined> {
-    const ns = this.o.namespace;
-    for (let attempt = 0;; attempt++) {
-      let pod = await this.o.kube.getPod(ns, c.name);
-      if (pod?.metadata?.deletionTimestamp) {
-        // The old incarnation is still stopping: its name is not free yet.
-        if (this.o.now() >= deadline) return pod;
-        await this.o.sleep(this.o.pollMs);
-        continue;
-      }
-      if (!pod) {
-        try {
-          pod = await this.o.kube.createPod(ns, c.template);
-          log.info("client {key}: created Mount Pod {name}", { key: c.key, name: c.name });
-        } catch (e) {
-          if (!isAlreadyExists(e) || attempt > 20) throw e;
-          continue; // created meanwhile (another node plugin instance): adopt it
-        }
-      }
-      this.remember(pod);
-      const uid = pod.metadata?.uid;
-      if (uid) {
-        await this.o.kube.applySecret(
-          ns,
-          buildSettingsSecret({ ...this.o, node: this.o.nodeName, key: c.key }, {
-            name: c.name,
-            uid,
-          }, c.settingsText),
-        );
-      }
-      return pod;
-    }
+    await this.starter.run(c);
+    return { key, mountPath };
   }
 
   private async annotate(key: string, use: ClientUse): Promise<void> {
@@ -413,85 +306,6 @@ export class PodBackend implements MountBackend {
     }
   }
 
-  /** Called by the releaser once no volume uses the client: deletes the pod (after the delay). */
-  release(key: string): Promise<void> {
-    return this.queue.run(key, async () => {
-      const extra = (this.clients.get(key)?.deleteDelayMs ?? 0) - this.o.releaserDelayMs;
-      if (extra > 0) {
-        if (this.delayed.has(key)) return;
-        log.info("client {key}: unused; its Mount Pod goes in {ms}ms (delete delay)", { key, ms: extra });
-        const entry = { timer: undefined as unknown as Timer };
-        entry.timer = this.o.setTimer(() => {
-          if (this.delayed.get(key) !== entry) return; // cancelled by a stage meanwhile
-          this.delayed.delete(key);
-          void this.queue.run(key, async () => {
-            if (this.inflight.has(key) || (await this.inUse(key))) return;
-            await this.deleteNow(key, "unused after its delete delay");
-          }, null).catch((e) => log.warn("client {key}: delayed release: {e}", { key, e: String(e) }));
-        }, extra);
-        this.delayed.set(key, entry);
-        return;
-      }
-      await this.deleteNow(key, "no volume uses it");
-    }, null);
-  }
-
-  private cancelDelayed(key: string): void {
-    const d = this.delayed.get(key);
-    if (d !== undefined) clearTimeout(d.timer);
-    this.delayed.delete(key);
-  }
-
-  /**
-   * Deletes the Mount Pod for good: the release file first (its supervisor then unmounts on
-   * SIGTERM instead of leaving the mount to the keeper), the pod, its Secret, what is left of the
-   * mount, then the keeper lets go. Runs in the key's queue.
-   */
-  async deleteNow(key: string, why: string): Promise<void> {
-    const name = this.clients.get(key)?.name ?? this.podNameOf(key);
-    this.releasing.add(key);
-    try {
-      log.info("client {key}: deleting Mount Pod {name}: {why}", { key, name, why });
-      await this.o.keeper.requestRelease(key);
-      await this.o.kube.deletePod(this.o.namespace, name);
-      await this.untilPodGone(name);
-      await this.o.kube.deleteSecret(this.o.namespace, name);
-      await this.clearMount(key);
-      await this.o.keeper.drop(key);
-      this.clients.delete(key);
-      this.pods.delete(name);
-      unpinSecrets(key);
-    } finally {
-      this.releasing.delete(key);
-    }
-  }
-
-  private async untilPodGone(name: string): Promise<void> {
-    const deadline = this.o.now() + this.o.podGoneTimeoutMs;
-    while (this.o.now() < deadline) {
-      if (!(await this.o.kube.getPod(this.o.namespace, name))) return;
-      await this.o.sleep(this.o.pollMs);
-    }
-    log.warn("Mount Pod {name} is still there after {ms}ms", { name, ms: this.o.podGoneTimeoutMs });
-  }
-
-  /** Unmounts what is left at the client's mount point, then removes its directory. */
-  async clearMount(key: string): Promise<void> {
-    const path = this.mountPathOf(key);
-    for (let i = 0; i < 5 && (await mountAt(this.o.mounter, path)); i++) {
-      await this.o.mounter.unmount(path, { lazy: true }).catch((e) =>
-        log.warn("umount {path}: {e}", { path, e: String(e) })
-      );
-    }
-    if (await mountAt(this.o.mounter, path)) {
-      // Removing the directory now would delete the file system's data through the mount.
-      throw unavailable(`could not unmount the JuiceFS client at ${path}; leaving it in place`);
-    }
-    await Deno.remove(this.clientDir(key), { recursive: true }).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
-  }
-
   /** Clients mounted now, from the mount table alone (publish and unstage call this). */
   async list(): Promise<ClientMount[]> {
     const root = join(this.o.stateDir, "pods") + "/";
@@ -510,64 +324,24 @@ export class PodBackend implements MountBackend {
     return this.sweeper.sweep();
   }
 
-  /** The watch: a Mount Pod deleted (or evicted) while volumes use it is created again. */
-  onPodEvent(e: PodEvent): void {
-    const name = e.pod.metadata?.name;
-    const key = e.pod.metadata?.annotations?.[ANNOTATION_KEY];
-    if (!name) return;
-    if (e.type === "DELETED") {
-      if (this.pods.get(name)?.metadata?.uid === e.pod.metadata?.uid) this.pods.delete(name);
-    } else {
-      this.remember(e.pod);
-    }
-    if (!key) return;
-    if (e.type !== "DELETED" && !this.clients.has(key)) {
-      void this.adopt(e.pod).catch((err) => log.warn("adopt {name}: {e}", { name, e: String(err) }));
-    }
-    if (e.type === "DELETED") {
-      this.recreateSoon(key, 0);
-    } else if (e.pod.status?.phase === "Failed" || e.pod.status?.phase === "Succeeded") {
-      // Evicted (or otherwise ended for good): it never restarts, so it goes and comes back.
-      log.warn("Mount Pod {name} is {phase} ({reason}); replacing it", {
-        name,
-        phase: e.pod.status.phase,
-        reason: e.pod.status.reason ?? "no reason",
-      });
-      void this.o.kube.deletePod(this.o.namespace, name, {
-        ...(e.pod.metadata?.uid ? { uid: e.pod.metadata.uid } : {}),
-        gracePeriodSeconds: 0,
-      })
-        .catch((err) => log.warn("delete {name}: {e}", { name, e: String(err) }));
-    }
+  /** Called by the releaser once no volume uses the client: deletes the pod (after the delay). */
+  release(key: string): Promise<void> {
+    return this.releases.release(key);
   }
 
-  /** Creates the pod of `key` again if volumes still use its mount (retrying while they do). */
+  deleteNow(key: string, why: string): Promise<void> {
+    return this.releases.deleteNow(key, why);
+  }
+
+  clearMount(key: string): Promise<void> {
+    return this.releases.clearMount(key);
+  }
+
+  onPodEvent(e: PodEvent): void {
+    this.watch.onPodEvent(e);
+  }
+
   recreateSoon(key: string, delayMs: number): void {
-    if (this.retries.has(key)) return;
-    const t = this.o.setTimer(() => {
-      this.retries.delete(key);
-      void this.queue.run(key, async () => {
-        if (this.releasing.has(key) || this.inflight.has(key)) return;
-        const c = this.clients.get(key);
-        if (!(await this.inUse(key))) return;
-        if (!c) {
-          log.error(
-            "client {key}: its Mount Pod is gone and its settings with it; the volumes using it fail",
-            { key },
-          );
-          return;
-        }
-        if (await this.o.kube.getPod(this.o.namespace, c.name)) return;
-        log.warn("client {key}: Mount Pod {name} is gone while volumes use it; creating it again", {
-          key,
-          name: c.name,
-        });
-        await this.bringUp(key, undefined, true);
-      }, null).catch((e) => {
-        log.warn("client {key}: recreating its Mount Pod: {e}", { key, e: String(e) });
-        this.recreateSoon(key, Math.min(Math.max(delayMs * 2, 1000), 30_000));
-      });
-    }, delayMs);
-    this.retries.set(key, t);
+    this.watch.recreateSoon(key, delayMs);
   }
 }
