@@ -428,3 +428,32 @@ Deno.test("pod backend: an evicted pod is deleted so the watch replaces it", asy
     assertEquals(env.kube.pods.get(`${NS}/${name}`)!.status!.phase, "Running");
   });
 });
+
+Deno.test("pod backend race: concurrent first stages on two plugin instances, 300 rounds, one pod each", async () => {
+  let attempts = 0, pods = 0;
+  for (let round = 0; round < 300; round++) {
+    await withEnv(async (env) => {
+      env.mountOnCreate();
+      // Random yields inside every pod and Secret call interleave the stages differently each round.
+      env.kube.pause = async () => {
+        for (let i = Math.floor(Math.random() * 4); i > 0; i--) await Promise.resolve();
+        if (Math.random() < 0.3) await new Promise((r) => setTimeout(r, 0));
+      };
+      const a = env.make(), b = env.make();
+      const spec = specWith();
+      const n = 2 + (round % 9);
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => (i % 2 ? a : b).ensure(spec, { volumeId: `v${i}` })),
+      );
+      attempts += n;
+      pods += env.kube.pods.size;
+      assertEquals(env.kube.pods.size, 1, `round ${round}`);
+      assertEquals(env.kube.secrets.size, 1, `round ${round}`);
+      const pod = [...env.kube.pods.values()][0]!;
+      assertEquals([...env.kube.secrets.values()][0]!.metadata!.ownerReferences![0]!.uid, pod.metadata!.uid);
+    });
+  }
+  console.log(
+    `300 rounds, ${attempts} concurrent stages on 2 plugin instances: ${pods} Mount Pods (one per round)`,
+  );
+});
