@@ -82,6 +82,7 @@ export async function nodeMountBackend(
     namespace,
     nodeName: config.nodeId,
     stateDir: config.stateDir,
+    ...(config.stateHostDir ? { hostStateDir: config.stateHostDir } : {}),
     image,
     mounter: deps.mounter,
     keeper,

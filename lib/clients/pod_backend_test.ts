@@ -183,7 +183,7 @@ Deno.test("pod backend: a second backend (another plugin instance) adopts the po
 Deno.test("pod backend: the spec is pinned, privileged, Bidirectional, and holds no secret", async () => {
   await withEnv(async (env) => {
     env.mountOnCreate();
-    const b = env.make({ supervisorArgs: ["--juicefs=/usr/local/bin/juicefs"] });
+    const b = env.make({ supervisorArgs: ["--juicefs=/usr/local/bin/juicefs"], hostStateDir: "/host/state" });
     const spec = specWith({ mountMemoryLimit: "2Gi", mountLabels: "team=data", mountImage: "reg/csi-jfs:9" });
     const key = clientKey(spec);
     await b.ensure(spec);
@@ -223,7 +223,14 @@ Deno.test("pod backend: the spec is pinned, privileged, Bidirectional, and holds
     assertEquals(secret.metadata!.ownerReferences![0]!.uid, pod.metadata!.uid);
     const settings = JSON.parse(secret.stringData!["settings.json"]!);
     assertEquals(settings.settings.secretEnv.SECRET_KEY, SECRET_KEY);
-    assert(settings.mountFlags.includes("--cache-dir=/var/jfsCache"));
+    assert(!settings.mountFlags.some((f: string) => f.startsWith("--cache-dir")), "juicefs's default");
+    const cache = s.volumes!.find((v) => v.name === "cache")!;
+    assertEquals(cache.hostPath?.path, "/host/state/cache");
+    assertEquals(s.volumes!.find((v) => v.name === "client")!.hostPath?.path, `/host/state/pods/${key}`);
+    assertEquals(
+      s.volumes!.find((v) => v.name === "fd-keeper")!.hostPath?.path,
+      `/host/state/fd-keeper/${key}`,
+    );
   });
 });
 
