@@ -52,6 +52,11 @@ export class FakeKube implements Kube {
   failures = new Map<string, CodedError[]>();
   /** Called after a pod is stored (e.g. a test's kubelet that sets its status). */
   onCreatePod: ((pod: V1Pod) => void) | undefined;
+  /**
+   * A test's kubelet stopping a deleted pod: while it runs the pod stays, marked with a
+   * deletionTimestamp, as a graceful deletion does.
+   */
+  onDeletePod: ((pod: V1Pod) => Promise<void>) | undefined;
   /** Awaited at the start of pod and Secret calls: a test's random yields make races happen. */
   pause: (() => Promise<void>) | undefined;
   /** The clock of creationTimestamp. */
@@ -131,6 +136,17 @@ export class FakeKube implements Kube {
     if (opts.uid && p.metadata?.uid !== opts.uid) {
       throw new CodedError(Code.ABORTED, `kubernetes: delete pod ${key}: uid precondition failed (HTTP 409)`);
     }
+    if (opts.gracePeriodSeconds === 0) return this.removePod(key); // --force --grace-period=0
+    if (this.onDeletePod && !p.metadata?.deletionTimestamp) {
+      p.metadata = { ...p.metadata, deletionTimestamp: new Date(this.now()), resourceVersion: this.tick() };
+      this.notify("MODIFIED", p);
+      const uid = p.metadata.uid;
+      void this.onDeletePod(clone(p)).finally(() => {
+        if (this.pods.get(key)?.metadata?.uid === uid) this.removePod(key);
+      });
+      return;
+    }
+    if (p.metadata?.deletionTimestamp) return;
     this.removePod(key);
   }
 
