@@ -281,8 +281,9 @@ export class PodBackend implements MountBackend {
     const mountPath = this.mountPathOf(key);
     // A replacement must be created even while the mount still answers: a force-deleted pod's
     // container may serve for a moment after it left the API.
-    if (!requirePod && (await this.mountLive(key))) return { key, mountPath };
+    // Known (or rebuilt from the spec) even when the mount is live: a later deletion is repaired from it.
     const c = spec ? this.clientFor(key, spec) : this.clients.get(key);
+    if (!requirePod && (await this.mountLive(key))) return { key, mountPath };
     if (!c) throw unavailable(`client ${key}: its settings are unknown; stage the volume again`);
     await this.o.keeper.start(key);
     await this.starter.run(c);

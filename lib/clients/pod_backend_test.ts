@@ -464,3 +464,54 @@ Deno.test("pod backend race: concurrent first stages on two plugin instances, 30
     `300 rounds, ${attempts} concurrent stages on 2 plugin instances: ${pods} Mount Pods (one per round)`,
   );
 });
+
+Deno.test("pod backend: an OOMKilled mount container is told once per restart on the Mount Pod", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const b = env.make();
+    await b.start();
+    await b.ensure(specWith());
+    const name = [...env.kube.pods.values()][0]!.metadata!.name!;
+    const oom = (restartCount: number) => ({
+      phase: "Running",
+      containerStatuses: [{
+        name: CONTAINER,
+        ready: true,
+        restartCount,
+        image: "i",
+        imageID: "",
+        state: { running: {} },
+        lastState: { terminated: { reason: "OOMKilled", exitCode: 137 } },
+      }],
+    });
+    env.kube.setPodStatus(NS, name, oom(1));
+    env.kube.setPodStatus(NS, name, oom(1));
+    env.clock.now += 120_000; // past the Event rate limit
+    env.kube.setPodStatus(NS, name, oom(2));
+    await until(
+      () => env.kube.events.filter((e) => e.reason === "MountPodOOMKilled").length === 2,
+      "two events",
+    );
+    const ev = env.kube.events.find((e) => e.reason === "MountPodOOMKilled")!;
+    assertMatch(
+      ev.message!,
+      /ran out of memory \(limit 1Gi\) and restarted \(restart 1\); raise mountMemoryLimit/,
+    );
+    assertEquals(env.kube.calls.get("createPod"), 1, "restarted in place, not replaced");
+  });
+});
+
+Deno.test("pod backend: a stage on a live mount (plugin restarted, not started yet) still learns the client", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const spec = specWith();
+    const m = await env.make().ensure(spec, { volumeId: "v1" });
+    await env.mounter.bind(m.mountPath, "/kubelet/staging/v1");
+    const b = env.make();
+    await b.ensure(spec, { volumeId: "v2" });
+    assert(b.clients.has(clientKey(spec)));
+    await b.start();
+    env.kube.removePod([...env.kube.pods.keys()][0]!);
+    await until(() => env.kube.calls.get("createPod") === 2, "recreated");
+  });
+});
