@@ -9,6 +9,7 @@ import { settingsFromSecrets } from "../juicefs/settings.ts";
 import { clientKey, type ClientSpec } from "./backend.ts";
 import { type Keeper, PodBackend, type PodBackendOptions } from "./pod_backend.ts";
 import { mountPodSettings } from "./pod_settings.ts";
+import { ClientReleaser } from "./releaser.ts";
 import { ANNOTATION_KEY, CONTAINER, volumeAnnotation } from "./pod_spec.ts";
 
 const PASSWORD = "pod-pass-7781";
@@ -513,5 +514,35 @@ Deno.test("pod backend: a stage on a live mount (plugin restarted, not started y
     await b.start();
     env.kube.removePod([...env.kube.pods.keys()][0]!);
     await until(() => env.kube.calls.get("createPod") === 2, "recreated");
+  });
+});
+
+Deno.test("pod backend: the releaser's sweep at start deletes an idle Mount Pod and keeps a used one", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const first = env.make();
+    const idle = specWith({ mountLabels: "use=none" });
+    const used = specWith({ mountLabels: "use=one" });
+    await first.ensure(idle);
+    const m = await first.ensure(used);
+    await env.mounter.bind(m.mountPath, "/kubelet/staging/v1");
+    assertEquals(env.kube.pods.size, 2);
+    // A restarted plugin: the idle client's release timer was lost with the old one.
+    const b = env.make();
+    await b.start();
+    const releaser = new ClientReleaser(b, env.mounter, 0);
+    const idleMount = env.mounter.entries.find((e) => e.mountPoint === b.mountPathOf(clientKey(idle)))!;
+    env.kube.onDeletePod = (pod) => {
+      // The supervisor unmounts on its real release.
+      if (pod.metadata!.annotations![ANNOTATION_KEY] === clientKey(idle)) {
+        env.mounter.entries = env.mounter.entries.filter((e) => e !== idleMount);
+      }
+      return Promise.resolve();
+    };
+    await releaser.sweep();
+    await until(() => env.kube.pods.size === 1, "the idle pod deleted");
+    assertEquals([...env.kube.pods.values()][0]!.metadata!.annotations![ANNOTATION_KEY], clientKey(used));
+    assertEquals(env.kube.secrets.size, 1);
+    releaser.stop();
   });
 });
