@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { assert, assertCodedError, assertEquals, assertMatch } from "../testing/assert.ts";
-import { Code } from "../errors.ts";
+import { Code, CodedError } from "../errors.ts";
 import { FakeKube } from "../kube/fake_kube.ts";
 import { EventRecorder } from "../kube/events.ts";
 import type { V1Pod } from "../kube/kube.ts";
@@ -544,5 +544,23 @@ Deno.test("pod backend: the releaser's sweep at start deletes an idle Mount Pod 
     assertEquals([...env.kube.pods.values()][0]!.metadata!.annotations![ANNOTATION_KEY], clientKey(used));
     assertEquals(env.kube.secrets.size, 1);
     releaser.stop();
+  });
+});
+
+Deno.test("pod backend: recreating a deleted pod retries while the API fails", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const b = env.make();
+    await b.start();
+    const m = await b.ensure(specWith(), { volumeId: "v1" });
+    await env.mounter.bind(m.mountPath, "/kubelet/staging/v1");
+    env.kube.failures.set("createPod", [
+      new CodedError(Code.UNAVAILABLE, "kubernetes: create pod: etcd down (HTTP 500)"),
+    ]);
+    env.kube.removePod([...env.kube.pods.keys()][0]!);
+    await until(() => env.timers.some((t) => t.ms >= 1000), "a retry scheduled");
+    env.timers.find((t) => t.ms >= 1000)!.fn();
+    await until(() => env.kube.pods.size === 1, "recreated on the retry");
+    assertEquals(env.kube.calls.get("createPod"), 3);
   });
 });
