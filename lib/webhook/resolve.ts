@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { clientKey } from "../clients/backend.ts";
 import { aborted, Code, CodedError } from "../errors.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
@@ -159,8 +160,6 @@ export class ClaimResolver {
       throw e;
     }
     const readOnly = pvc.accessModes.length > 0 && pvc.accessModes.every((m) => m === "ReadOnlyMany");
-    const key = clientKey({ settings, mountFlags: flags });
-    const settingsSecret = `csi-jfs-${key}`;
     const container = (() => {
       try {
         return this.o.sidecarContainer(sc?.parameters ?? {});
@@ -169,7 +168,16 @@ export class ClaimResolver {
         throw e;
       }
     })();
-    const content: SupervisorSettings = { settings, mountFlags: flags, mountPoint: SIDECAR_FS_MOUNT };
+    // As in Mount Pods: the cache goes to the settings' directory unless the options name one.
+    const clientFlags = container.cacheDir && !flags.some((f) => f.startsWith("--cache-dir"))
+      ? [...flags, `--cache-dir=${container.cacheDir}`].sort()
+      : flags;
+    // One sidecar per client and container settings (image, resources, cache directory).
+    const key = `${clientKey({ settings, mountFlags: clientFlags })}-${
+      createHash("sha256").update(JSON.stringify(container)).digest("hex").slice(0, 6)
+    }`;
+    const settingsSecret = `csi-jfs-${key}`;
+    const content: SupervisorSettings = { settings, mountFlags: clientFlags, mountPoint: SIDECAR_FS_MOUNT };
     if (!dryRun) await this.ensureSettingsSecret(ns, settingsSecret, JSON.stringify(content), pvc);
     return {
       kind: "ours",

@@ -1,3 +1,4 @@
+import { encodeBase64 } from "./base64.ts";
 import { redact } from "../redact.ts";
 import { logger } from "../log.ts";
 import type { ClaimFacts } from "./facts.ts";
@@ -16,12 +17,6 @@ export interface ReviewDeps {
 export interface HttpAnswer {
   status: number;
   body: string;
-}
-
-function encodeBase64(bytes: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
 }
 
 const UID_RE = /^[A-Za-z0-9-]{1,128}$/;
