@@ -41,7 +41,7 @@ export type ClaimFacts =
 export const SETTINGS_KEY = "settings";
 /** Env of the sidecar: its settings (from the Secret) and the non-secret list of binds. */
 export const SETTINGS_ENV_NAME = "CSI_JFS_SUPERVISOR_SETTINGS";
-export const BINDS_ENV_NAME = "CSI_JFS_VOLUME_BINDS";
+export { BINDS_ENV as BINDS_ENV_NAME } from "../supervisor/volume_binds.ts";
 /** Where the sidecar mounts the whole file system (private to it) and the volumes' emptyDirs. */
 export const SIDECAR_FS_MOUNT = "/var/lib/csi-jfs/fs";
 export const SIDECAR_VOLUME_ROOT = "/jfs";
@@ -54,9 +54,4 @@ export const OPT_OUT_LABELS: Record<string, readonly string[]> = {
   "disable.sidecar.juicefs.com/inject": ["true"],
 };
 
-/** One bind the sidecar makes: the volume's directory onto the emptyDir shared with the app. */
-export interface VolumeBind {
-  subdir: string;
-  target: string;
-  readOnly: boolean;
-}
+export type { VolumeBind } from "../supervisor/volume_binds.ts";
