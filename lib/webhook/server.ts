@@ -15,21 +15,27 @@ export interface WebhookServerOptions {
   maxBodyBytes?: number;
 }
 
-/** The request body, or undefined once it passes `max` bytes (the rest is not read). */
+/** Past this a body is not even drained: the connection is dropped. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The request body, or undefined when it passes `max` bytes. A body too long is still read to
+ * its end (and dropped) up to DRAIN_LIMIT, so the client sees the 413 instead of a reset.
+ */
 function readLimited(req: IncomingMessage, max: number): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
     const parts: Uint8Array[] = [];
     let size = 0;
     req.on("data", (chunk: Uint8Array) => {
       size += chunk.length;
-      if (size > max) {
-        resolve(undefined);
+      if (size > DRAIN_LIMIT) {
         req.destroy();
-        return;
-      }
-      parts.push(chunk);
+        reject(new Error("body too large to drain"));
+      } else if (size > max) parts.length = 0;
+      else parts.push(chunk);
     });
     req.on("end", () => {
+      if (size > max) return resolve(undefined);
       const out = new Uint8Array(size);
       let at = 0;
       for (const p of parts) {
@@ -69,7 +75,8 @@ export class WebhookServer {
     if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) {
       return err(415, "expected application/json");
     }
-    if (Number(req.headers["content-length"] ?? "0") > this.max) {
+    if (Number(req.headers["content-length"] ?? "0") > DRAIN_LIMIT) {
+      req.destroy();
       return err(413, `body larger than ${this.max} bytes`);
     }
     const bytes = await readLimited(req, this.max).catch(() => null);
@@ -90,9 +97,14 @@ export class WebhookServer {
       return { status: 500, body: JSON.stringify({ error: "internal error" }) };
     }).then((a) => {
       if (res.writableEnded || res.destroyed) return;
+      // A body we answered without reading is read and dropped (bounded by requestTimeout), so
+      // the client gets the answer rather than a reset while it still sends.
+      if (!req.readableEnded) req.resume();
+      const close = a.status === 413;
       res.writeHead(a.status, {
         "content-type": "application/json",
         "content-length": Buffer.byteLength(a.body),
+        ...(close ? { connection: "close" } : {}),
       });
       res.end(a.body);
     }).catch(() => {});
@@ -100,6 +112,9 @@ export class WebhookServer {
 
   async start(cert: string, key: string): Promise<void> {
     const server = https.createServer({ cert, key }, (req, res) => this.serve(req, res));
+    // The API server's own timeout is at most 30 s; a client slower than that is not one.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
     // A client that breaks the TLS handshake or the connection must not reach the process.
     server.on("tlsClientError", () => {});
     server.on("clientError", (_e: unknown, socket: { destroy(): void }) => socket.destroy());
