@@ -64,7 +64,7 @@ const SAFE_SUBDIR = /^[A-Za-z0-9._/-]*$/;
  * mountinfo fields 4 and 5 are the root inside the file system and the mount point. Every
  * piece of the script is a checked name or subdirectory, never free text from the pod.
  */
-function probeScript(binds: VolumeBind[]): string {
+export function probeScript(binds: VolumeBind[]): string {
   return binds.map((b) => {
     const root = reEscape(`/${b.subdir}`.replace(/\/+$/, "") || "/");
     return `grep -qE '^[0-9]+ [0-9]+ [0-9]+:[0-9]+ ${root} ${
