@@ -8,7 +8,7 @@ import { FacadeInjectorKube } from "../lib/webhook/kube_adapter.ts";
 import { RealInjectorWrites } from "../lib/webhook/kube_writes.ts";
 import type { InjectorKube } from "../lib/webhook/kube.ts";
 import { CertStore } from "../lib/webhook/cert_store.ts";
-import type { ServingNames } from "../lib/webhook/certs.ts";
+import { caBundleOf, type ServingNames } from "../lib/webhook/certs.ts";
 import { ClaimResolver } from "../lib/webhook/resolve.ts";
 import { handleReview } from "../lib/webhook/review.ts";
 import { WebhookServer } from "../lib/webhook/server.ts";
@@ -83,10 +83,11 @@ export async function runSidecarInjector(config: Config, deps?: InjectorDeps): P
 
   let caPublished = "";
   const publishCa = async () => {
-    if (caPublished === bundle.caCert) return;
+    const ca = caBundleOf(bundle, new Date());
+    if (caPublished === ca) return;
     try {
-      await d.kube.setWebhookCaBundle(o.webhookConfig, bundle.caCert);
-      caPublished = bundle.caCert;
+      await d.kube.setWebhookCaBundle(o.webhookConfig, ca);
+      caPublished = ca;
       log.info("caBundle of {cfg} is current", { cfg: o.webhookConfig });
     } catch (e) {
       log.warn("cannot set the caBundle of {cfg} (retrying): {error}", {
@@ -116,7 +117,7 @@ export async function runSidecarInjector(config: Config, deps?: InjectorDeps): P
     if (stopped) return;
     timer = setTimeout(
       () => void upkeep().then(schedule),
-      caPublished === bundle.caCert ? CERT_CHECK_MS : CA_RETRY_MS,
+      caPublished === caBundleOf(bundle, new Date()) ? CERT_CHECK_MS : CA_RETRY_MS,
     );
   };
   schedule();

@@ -4,7 +4,13 @@ import { type CertBundle, createBundle, issueServing, renewalNeeded, type Servin
 import type { InjectorKube, SecretObject } from "./kube.ts";
 
 const log = logger("webhook", "certs");
-const KEYS = { caCert: "ca.crt", caKey: "ca.key", cert: "tls.crt", key: "tls.key" } as const;
+const KEYS = {
+  caCert: "ca.crt",
+  caKey: "ca.key",
+  cert: "tls.crt",
+  key: "tls.key",
+  previous: "ca-previous.crt",
+} as const;
 
 export interface CertStoreOptions {
   namespace: string;
@@ -20,11 +26,18 @@ function fromSecret(s: SecretObject): CertBundle | undefined {
     cert: s.data[KEYS.cert] ?? "",
     key: s.data[KEYS.key] ?? "",
   };
-  return b.caCert && b.caKey ? b : undefined;
+  const previous = s.data[KEYS.previous];
+  return b.caCert && b.caKey ? { ...b, ...(previous ? { previousCaCert: previous } : {}) } : undefined;
 }
 
 function toData(b: CertBundle): Record<string, string> {
-  return { [KEYS.caCert]: b.caCert, [KEYS.caKey]: b.caKey, [KEYS.cert]: b.cert, [KEYS.key]: b.key };
+  return {
+    [KEYS.caCert]: b.caCert,
+    [KEYS.caKey]: b.caKey,
+    [KEYS.cert]: b.cert,
+    [KEYS.key]: b.key,
+    ...(b.previousCaCert ? { [KEYS.previous]: b.previousCaCert } : {}),
+  };
 }
 
 /**
@@ -50,7 +63,11 @@ export class CertStore {
           ...stored,
           ...(await issueServing({ cert: stored.caCert, key: stored.caKey }, this.o.names, this.now())),
         }
-        : await createBundle(this.o.names, this.now());
+        : {
+          ...(await createBundle(this.o.names, this.now())),
+          // Replicas still serving the old CA's certificate stay trusted until they reload.
+          ...(stored ? { previousCaCert: stored.caCert } : {}),
+        };
       const secret: SecretObject = {
         name: secretName,
         namespace,

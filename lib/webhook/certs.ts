@@ -9,6 +9,21 @@ export interface CertBundle {
   caKey: string;
   cert: string;
   key: string;
+  /** The CA this one replaced, still trusted (in the caBundle) until it expires. */
+  previousCaCert?: string;
+}
+
+/** What the webhook configuration trusts: the CA, and during a CA change the one before. */
+export function caBundleOf(b: CertBundle, now: Date): string {
+  const prev = b.previousCaCert;
+  const keep = prev && (() => {
+    try {
+      return certFacts(prev).notAfter.getTime() > now.getTime();
+    } catch {
+      return false;
+    }
+  })();
+  return keep ? `${b.caCert.trim()}\n${prev.trim()}\n` : b.caCert;
 }
 
 export interface ServingNames {

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { alreadyExists } from "../errors.ts";
-import { certFacts, createBundle, renewalNeeded, signedBy } from "./certs.ts";
+import { caBundleOf, certFacts, createBundle, renewalNeeded, signedBy } from "./certs.ts";
 import { CertStore } from "./cert_store.ts";
 import { FakeInjectorKube } from "./fake_kube.ts";
 
@@ -53,4 +53,24 @@ Deno.test("cert store: the replica that loses the creation race uses the winner'
   };
   const loser = await new CertStore(kube, { namespace: "csi-jfs", secretName: "tls", names }).ensure();
   assertEquals(loser, winner);
+});
+
+Deno.test("cert store: a new CA keeps the old one in the caBundle until it expires", async () => {
+  const kube = new FakeInjectorKube();
+  let now = new Date();
+  const store = () => new CertStore(kube, { namespace: "csi-jfs", secretName: "tls", names, now: () => now });
+  const first = await store().ensure();
+  assertEquals(caBundleOf(first, now), first.caCert);
+  now = new Date(now.getTime() + 3000 * DAY);
+  const rotated = await store().ensure();
+  assert(rotated.caCert !== first.caCert);
+  assertEquals(rotated.previousCaCert, first.caCert);
+  assertEquals((await store().ensure()).previousCaCert, first.caCert, "stored with the bundle");
+  const bundle = caBundleOf(rotated, now);
+  assert(bundle.includes(rotated.caCert.trim()) && bundle.includes(first.caCert.trim()));
+  assertEquals(
+    caBundleOf(rotated, new Date(now.getTime() + 1000 * DAY)),
+    rotated.caCert,
+    "the old CA expired",
+  );
 });
