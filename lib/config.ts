@@ -22,6 +22,16 @@ export interface Config {
   fdSocket?: string;
   fdKeeper?: string;
   keepMountOnTerm?: boolean;
+  /** Pod mode: how long a stage waits for its Mount Pod to serve the file system. */
+  mountTimeoutMs: number;
+  /** Pod mode: the Mount Pods' image (default: the node plugin's own, read from its pod). */
+  mountImage?: string;
+  /** Pod mode: the host path of --state-dir, when the node container mounts it elsewhere. */
+  stateHostDir?: string;
+  /** Pod mode: the driver's namespace (default: env POD_NAMESPACE). */
+  namespace?: string;
+  /** A kubeconfig for running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
   /** --mode=sidecar-injector */
   injector?: InjectorConfig;
 }
@@ -86,6 +96,33 @@ const FLAGS: Record<string, FlagSpec> = {
     modes: ["node"],
     default: "0s",
   },
+  "mount-timeout": {
+    type: "string",
+    help: "pod mode: how long a stage waits for its Mount Pod to serve the file system",
+    modes: ["node"],
+    default: "60s",
+  },
+  "mount-image": {
+    type: "string",
+    help: "pod mode: image of the Mount Pods (default: this pod's own image)",
+    modes: ["node"],
+  },
+  "state-host-dir": {
+    type: "string",
+    help: "pod mode: the host path of --state-dir, for the Mount Pods' hostPaths (default: the same path)",
+    modes: ["node"],
+  },
+  namespace: {
+    type: "string",
+    help:
+      "the driver's namespace: pod mode's Mount Pods, the injector's Service and Secret (default: env POD_NAMESPACE)",
+    modes: ["node", "sidecar-injector"],
+  },
+  kubeconfig: {
+    type: "string",
+    help: "kubeconfig file when running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+    modes: ["node", "sidecar-injector"],
+  },
   "admin-idle-timeout": {
     type: "string",
     help: "release the controller's mount of a file system after this idle time",
@@ -119,11 +156,6 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "HTTPS address of the admission webhook (host:port)",
     modes: ["sidecar-injector"],
     default: "0.0.0.0:9443",
-  },
-  namespace: {
-    type: "string",
-    help: "the injector's namespace (default: env POD_NAMESPACE, else csi-jfs)",
-    modes: ["sidecar-injector"],
   },
   "service-name": {
     type: "string",
@@ -225,6 +257,11 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     juicefs: str("juicefs"),
     clientReleaseDelayMs: parseDuration(str("client-release-delay"), "client-release-delay"),
     adminIdleTimeoutMs: parseDuration(str("admin-idle-timeout"), "admin-idle-timeout"),
+    mountTimeoutMs: parseDuration(str("mount-timeout"), "mount-timeout"),
+    ...(opt("mount-image") ? { mountImage: opt("mount-image") as string } : {}),
+    ...(opt("namespace") ? { namespace: opt("namespace") as string } : {}),
+    ...(opt("state-host-dir") ? { stateHostDir: opt("state-host-dir") as string } : {}),
+    ...(opt("kubeconfig") ? { kubeconfig: opt("kubeconfig") as string } : {}),
     ...(opt("settings-file") ? { settingsFile: opt("settings-file") as string } : {}),
     ...(opt("log-file") ? { logFile: opt("log-file") as string } : {}),
     ...(opt("fd-socket") ? { fdSocket: opt("fd-socket") as string } : {}),
@@ -237,6 +274,17 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
   }
   if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(config.driverName) || !config.driverName.includes(".")) {
     throw new UsageError(`--driver-name: "${config.driverName}" is not a DNS-style name like jfs.csi.dev`);
+  }
+  if (config.mountTimeoutMs < 1000) {
+    throw new UsageError(
+      `--mount-timeout: ${config.mountTimeoutMs}ms is too short to start a pod (1s at least)`,
+    );
+  }
+  if (config.stateHostDir !== undefined && !config.stateHostDir.startsWith("/")) {
+    throw new UsageError(`--state-host-dir: "${config.stateHostDir}" is not an absolute path`);
+  }
+  if (config.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(config.namespace)) {
+    throw new UsageError(`--namespace: "${config.namespace}" is not a namespace name`);
   }
   if (!config.nodeId || config.nodeId.length > 256) {
     throw new UsageError(`--nodeid: "${config.nodeId}" is empty or too long`);

@@ -47,8 +47,8 @@ export interface InjectorDeps {
   stopSignal: Promise<unknown>;
 }
 
-function realDeps(o: InjectorConfig): InjectorDeps {
-  const kc = loadKubeConfig();
+function realDeps(o: InjectorConfig, kubeconfig: string | undefined): InjectorDeps {
+  const kc = loadKubeConfig(kubeconfig);
   const facade = new RealKube(kc);
   return {
     kube: new FacadeInjectorKube(facade, new RealInjectorWrites(kc)),
@@ -61,7 +61,7 @@ function realDeps(o: InjectorConfig): InjectorDeps {
 export async function runSidecarInjector(config: Config, deps?: InjectorDeps): Promise<number> {
   const o = config.injector;
   if (!o) throw new UsageError("--mode=sidecar-injector: no injector settings");
-  const d = deps ?? realDeps(o);
+  const d = deps ?? realDeps(o, config.kubeconfig);
   const image = await d.sidecarImage();
   const store = new CertStore(d.kube, {
     namespace: o.namespace,

@@ -52,6 +52,10 @@ export class FakeKube implements Kube {
   failures = new Map<string, CodedError[]>();
   /** Called after a pod is stored (e.g. a test's kubelet that sets its status). */
   onCreatePod: ((pod: V1Pod) => void) | undefined;
+  /** Awaited at the start of pod and Secret calls: a test's random yields make races happen. */
+  pause: (() => Promise<void>) | undefined;
+  /** The clock of creationTimestamp. */
+  now: () => number = Date.now;
   private rv = 0;
   private uid = 0;
   private listeners = new Set<{ ns: string; selector: string; fn: Listener }>();
@@ -74,9 +78,9 @@ export class FakeKube implements Kube {
     }
   }
 
-  // deno-lint-ignore require-await
   async createPod(namespace: string, pod: V1Pod): Promise<V1Pod> {
     this.count("createPod");
+    await this.pause?.();
     const name = pod.metadata?.name ?? "";
     const key = podRef(namespace, name);
     if (this.pods.has(key)) {
@@ -88,7 +92,7 @@ export class FakeKube implements Kube {
       namespace,
       uid: `uid-${++this.uid}`,
       resourceVersion: this.tick(),
-      creationTimestamp: new Date(),
+      creationTimestamp: new Date(this.now()),
     };
     stored.status = { phase: "Pending" };
     this.pods.set(key, stored);
@@ -97,9 +101,9 @@ export class FakeKube implements Kube {
     return clone(stored);
   }
 
-  // deno-lint-ignore require-await
   async getPod(namespace: string, name: string): Promise<V1Pod | undefined> {
     this.count("getPod");
+    await this.pause?.();
     const p = this.pods.get(podRef(namespace, name));
     return p ? clone(p) : undefined;
   }
@@ -118,9 +122,9 @@ export class FakeKube implements Kube {
       .map(clone);
   }
 
-  // deno-lint-ignore require-await
   async deletePod(namespace: string, name: string, opts: DeleteOptions = {}): Promise<void> {
     this.count("deletePod");
+    await this.pause?.();
     const key = podRef(namespace, name);
     const p = this.pods.get(key);
     if (!p) return;
@@ -213,9 +217,9 @@ export class FakeKube implements Kube {
     return this.listeners.size;
   }
 
-  // deno-lint-ignore require-await
   async applySecret(namespace: string, secret: V1Secret): Promise<V1Secret> {
     this.count("applySecret");
+    await this.pause?.();
     const key = podRef(namespace, secret.metadata?.name ?? "");
     const owners = secret.metadata?.ownerReferences ?? [];
     const stored = clone(secret);

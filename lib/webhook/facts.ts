@@ -11,8 +11,10 @@ export interface SidecarContainer {
     requests?: Record<string, string>;
     limits?: Record<string, string>;
   };
-  /** JuiceFS's cache directory inside the sidecar (an emptyDir of the pod is mounted there). */
+  /** JuiceFS's cache directory (--cache-dir) when the parameters name one. */
   cacheDir?: string;
+  /** Host directories mounted at the same path (juicefs/host-path: local storage, sqlite3 files). */
+  hostPaths?: string[];
 }
 
 /** A PVC bound to a PV of our driver. */
@@ -45,6 +47,8 @@ export { BINDS_ENV as BINDS_ENV_NAME } from "../supervisor/volume_binds.ts";
 /** Where the sidecar mounts the whole file system (private to it) and the volumes' emptyDirs. */
 export const SIDECAR_FS_MOUNT = "/var/lib/csi-jfs/fs";
 export const SIDECAR_VOLUME_ROOT = "/jfs";
+/** JuiceFS's own default cache directory: an emptyDir of the pod is mounted at the cache directory. */
+export const DEFAULT_CACHE_DIR = "/var/jfsCache";
 /** Injected init containers are named with this prefix (how a re-invocation recognizes them). */
 export const SIDECAR_PREFIX = "csi-jfs-";
 export const INJECTED_ANNOTATION = "jfs.csi.dev/injected";

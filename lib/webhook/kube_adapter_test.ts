@@ -44,7 +44,12 @@ Deno.test("kube adapter: the shared facade's objects resolve into facts; Secret 
   kube.storageClasses.set("jfs", {
     metadata: { name: "jfs" },
     provisioner: "jfs.csi.dev",
-    parameters: { "juicefs/mount-image": "reg/csi-jfs:9", "juicefs/mount-memory-limit": "2Gi" },
+    parameters: {
+      "juicefs/mount-image": "reg/csi-jfs:9",
+      "juicefs/mount-memory-limit": "2Gi",
+      "juicefs/mount-cache-dir": "/var/cache/jfs",
+      "juicefs/host-path": "/srv/jfs-local",
+    },
   });
   kube.secrets.set("csi-jfs/s", {
     metadata: { name: "s", namespace: "csi-jfs" },
@@ -64,7 +69,8 @@ Deno.test("kube adapter: the shared facade's objects resolve into facts; Secret 
   assertEquals(ns, "app");
   const settings = JSON.parse(atob(secret?.data?.["settings"] ?? ""));
   assertEquals(settings.settings.secretEnv.META_PASSWORD, "pw");
-  assert(settings.mountFlags.includes("--cache-dir=/var/jfsCache"));
+  assert(settings.mountFlags.includes("--cache-dir=/var/cache/jfs"), settings.mountFlags.join(" "));
+  assertEquals(f.container.hostPaths, ["/srv/jfs-local"]);
   assertEquals(secret?.metadata?.ownerReferences?.[0]?.kind, "PersistentVolumeClaim");
 });
 

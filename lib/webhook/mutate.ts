@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   BINDS_ENV_NAME,
   type ClaimFacts,
+  DEFAULT_CACHE_DIR,
   INJECTED_ANNOTATION,
   OPT_OUT_LABELS,
   type OurClaim,
@@ -80,7 +81,8 @@ function sidecar(g: Group): JsonObject {
     mountPath: `${SIDECAR_VOLUME_ROOT}/${v}`,
     mountPropagation: "Bidirectional",
   }));
-  if (c.cacheDir) mounts.push({ name: `${g.name}-cache`, mountPath: c.cacheDir });
+  mounts.push({ name: `${g.name}-cache`, mountPath: c.cacheDir ?? DEFAULT_CACHE_DIR });
+  (c.hostPaths ?? []).forEach((path, n) => mounts.push({ name: `${g.name}-host-${n}`, mountPath: path }));
   return {
     name: g.name,
     image: c.image,
@@ -220,7 +222,10 @@ export function mutatePod(pod: unknown, facts: ReadonlyMap<string, ClaimFacts>):
     // of the same client adds a second sidecar instead of clashing with the first.
     const sidecars = [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, g]) => {
       g.name = `${SIDECAR_PREFIX}${hash(`${key}\n${g.volumes.join(",")}`, 12)}`;
-      if (g.claim.container.cacheDir) newVolumes.push({ name: `${g.name}-cache`, emptyDir: {} });
+      newVolumes.push({ name: `${g.name}-cache`, emptyDir: {} });
+      (g.claim.container.hostPaths ?? []).forEach((path, n) =>
+        newVolumes.push({ name: `${g.name}-host-${n}`, hostPath: { path, type: "Directory" } })
+      );
       return sidecar(g);
     });
     patch.push({ op: "replace", path: "/spec/volumes", value: newVolumes });

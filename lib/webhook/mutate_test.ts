@@ -59,17 +59,19 @@ Deno.test("mutate: several containers and init containers, subPath and readOnly 
     ],
   });
   const out = applied(p, mutatePod(p, new Map([["c1", ours()]])));
-  assertEquals(out.spec.volumes, [{ name: "data", emptyDir: {} }, { name: "tmp", emptyDir: {} }]);
   const [sc, ...rest] = out.spec.initContainers;
+  assertEquals(out.spec.volumes, [{ name: "data", emptyDir: {} }, { name: "tmp", emptyDir: {} }, {
+    name: `${sc.name}-cache`,
+    emptyDir: {},
+  }]);
   assertEquals(rest.map((c: Any) => c.name), ["prep"], "the sidecar comes first, the user's init after");
   assertEquals(sc.restartPolicy, "Always");
   assertEquals(sc.args, ["--mode=mount-supervisor"]);
   assertEquals(sc.securityContext, { privileged: true });
-  assertEquals(sc.volumeMounts, [{
-    name: "data",
-    mountPath: "/jfs/data",
-    mountPropagation: "Bidirectional",
-  }]);
+  assertEquals(sc.volumeMounts, [
+    { name: "data", mountPath: "/jfs/data", mountPropagation: "Bidirectional" },
+    { name: `${sc.name}-cache`, mountPath: "/var/jfsCache" },
+  ]);
   assertEquals(binds(sc), [{ subdir: "pvc-1", target: "/jfs/data", readOnly: false }]);
   assertEquals(sc.env[0].valueFrom, { secretKeyRef: { name: "csi-jfs-fs1-aaaaaaaaaaaa", key: "settings" } });
   assertMatch(sc.startupProbe.exec.command[2], /\/pvc-1 \/jfs\/data .* - fuse\\\\?\.juicefs/);
@@ -182,18 +184,22 @@ Deno.test("mutate: refusals say why in one line", () => {
   }
 });
 
-Deno.test("mutate: a cache directory gets its own emptyDir; resources are carried", () => {
+Deno.test("mutate: the cache is an emptyDir, host paths are mounted, resources are carried", () => {
   const p = pod({ volumes: [pvcVol("v", "c1")], containers: [app("a", [{ name: "v", mountPath: "/v" }])] });
   const resources = { requests: { cpu: "100m" }, limits: { memory: "1Gi" } };
-  const out = applied(
-    p,
-    mutatePod(p, new Map([["c1", ours({ container: { image: "i", resources, cacheDir: "/cache" } })]])),
-  );
+  const container = { image: "i", resources, cacheDir: "/cache", hostPaths: ["/srv/a", "/srv/b"] };
+  const out = applied(p, mutatePod(p, new Map([["c1", ours({ container })]])));
   const sc = sidecars(out)[0];
   assertEquals(sc.resources, resources);
   assertEquals(sc.image, "i");
-  assert(out.spec.volumes.some((v: Any) => v.name === `${sc.name}-cache` && v.emptyDir));
-  assert(sc.volumeMounts.some((m: Any) => m.mountPath === "/cache"));
+  assertEquals(out.spec.volumes.slice(1), [
+    { name: `${sc.name}-cache`, emptyDir: {} },
+    { name: `${sc.name}-host-0`, hostPath: { path: "/srv/a", type: "Directory" } },
+    { name: `${sc.name}-host-1`, hostPath: { path: "/srv/b", type: "Directory" } },
+  ]);
+  assertEquals(sc.volumeMounts.slice(1).map((m: Any) => m.mountPath), ["/cache", "/srv/a", "/srv/b"]);
+  const plain = applied(p, mutatePod(p, new Map([["c1", ours()]])));
+  assertEquals(sidecars(plain)[0].volumeMounts[1].mountPath, "/var/jfsCache", "JuiceFS's default cache dir");
 });
 
 Deno.test("mutate: claimNames lists each PVC once and tolerates junk", () => {

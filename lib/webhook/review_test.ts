@@ -53,8 +53,11 @@ Deno.test("review: a pod with our PVC gets a base64 JSONPatch that yields the in
   const r = JSON.parse(a.body).response;
   assertEquals([r.uid, r.allowed, r.patchType], ["0f1e2d3c-aaaa-bbbb-cccc-000000000001", true, "JSONPatch"]);
   const out: Any = applyJsonPatch(pod, JSON.parse(atob(r.patch)));
-  assertEquals(out.spec.volumes, [{ name: "data", emptyDir: {} }]);
   assertEquals(out.spec.initContainers.length, 1);
+  assertEquals(out.spec.volumes, [{ name: "data", emptyDir: {} }, {
+    name: `${out.spec.initContainers[0].name}-cache`,
+    emptyDir: {},
+  }]);
   assert(!a.body.includes("hunter2") && !atob(r.patch).includes("hunter2"), "no secret in the answer");
   assertEquals(kube.writes, 1);
 });

@@ -2,7 +2,7 @@ import { containerResources, mountPodSettings } from "../clients/pod_settings.ts
 import type { SidecarContainer } from "./facts.ts";
 
 /**
- * The injected client's image, resources and cache directory from a StorageClass's
+ * The injected client's image, resources, cache directory and host paths from a StorageClass's
  * parameters: the same keys and validation as Mount Pods (lib/clients/pod_settings.ts).
  * INVALID_ARGUMENT names a bad key; the resolver turns it into a refusal.
  */
@@ -12,6 +12,7 @@ export function sidecarContainerFrom(params: Record<string, string>, defaultImag
   return {
     image: s.image ?? defaultImage,
     ...(Object.keys(resources).length ? { resources } : {}),
-    cacheDir: s.cacheDir,
+    ...(s.cacheDir ? { cacheDir: s.cacheDir } : {}),
+    ...(s.hostPaths.length ? { hostPaths: s.hostPaths } : {}),
   };
 }
