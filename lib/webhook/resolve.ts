@@ -195,6 +195,13 @@ export class ClaimResolver {
     const owner = { apiVersion: "v1", kind: "PersistentVolumeClaim", name: pvc.name, uid: pvc.uid };
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.kube.getSecret(ns, name);
+      if (
+        current &&
+        current.labels?.["app.kubernetes.io/managed-by"] !== MANAGED_BY["app.kubernetes.io/managed-by"]
+      ) {
+        // Never overwrite a Secret someone else made under our name.
+        return refuse(`Secret ${ns}/${name} exists and is not managed by csi-jfs: rename or remove it`);
+      }
       const owners = current?.ownerReferences ?? [];
       const merged = owners.some((o) => o.uid === owner.uid) ? owners : [...owners, owner];
       const want: SecretObject = {

@@ -163,3 +163,18 @@ Deno.test("resolve: ReadOnlyMany claims are read-only", async () => {
   assert(f?.kind === "ours");
   assertEquals(f.readOnly, true);
 });
+
+Deno.test("resolve: a Secret of the same name made by someone else is not overwritten", async () => {
+  const kube = new FakeInjectorKube();
+  kube.addBoundClaim("app", "data");
+  const r = resolver(kube);
+  const f = (await r.resolve("app", ["data"], true)).get("data");
+  assert(f?.kind === "ours");
+  kube.secrets.set(`app/${f.settingsSecret}`, {
+    name: f.settingsSecret,
+    namespace: "app",
+    data: { mine: "x" },
+  });
+  assertMatch(refusal((await r.resolve("app", ["data"], false)).get("data")), /not managed by csi-jfs/);
+  assertEquals(kube.secrets.get(`app/${f.settingsSecret}`)?.data, { mine: "x" });
+});
