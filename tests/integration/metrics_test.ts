@@ -1,7 +1,7 @@
 // The metrics endpoints of a real controller and node plugin on real JuiceFS, scraped over
 // HTTP and parsed by the reference Prometheus parser (hack/tools/promparse, expfmt).
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, codeOfCall, mountCap, startDriver } from "../support/driver.ts";
+import { call, codeOfCall, mountCap, sh, startDriver, waitFor } from "../support/driver.ts";
 import { createVolume, freePort, promparse, publishVolume, stageVolume } from "./ops_support.ts";
 
 async function scrape(port: number, path = "/metrics"): Promise<string> {
@@ -22,7 +22,7 @@ Deno.test({
     });
     try {
       const v = await createVolume(d, "pv-metrics");
-      await stageVolume(d, v, "pv-metrics");
+      const staging = await stageVolume(d, v, "pv-metrics");
       await publishVolume(d, v, "pv-metrics", "uid-1");
       // A publish from a staging path that holds nothing: FAILED_PRECONDITION, counted by reason.
       const bad = call(d.node, "NodePublishVolume", {
@@ -64,6 +64,19 @@ Deno.test({
           ),
         );
         console.log(`node: ${f.size} families; the bad publish was ${code}`);
+      });
+
+      await t.step("a juicefs client killed under its supervisor counts as one restart", async () => {
+        const pids = (await sh(`pgrep -f '[j]uicefs.*mount.*${d.dir}/state/clients/'`)).out.trim();
+        assert(pids !== "", "no juicefs client");
+        await sh(`kill -9 ${pids.split("\n").join(" ")}`);
+        const re = /csi_jfs_node_client_restarts\{client="itfs-[0-9a-f]{12}",fs="itfs",kind="supervisor"\} 1/;
+        await waitFor(
+          "the supervisor's restart in the metrics",
+          60_000,
+          async () => re.test(await scrape(nPort)),
+        );
+        await waitFor("the client serving again", 60_000, async () => (await sh(`ls ${staging}`)).code === 0);
       });
 
       await t.step(
