@@ -15,6 +15,8 @@ CSI_TEST_VERSION=v5.4.0
 # promparse: hack/tools/promparse, the reference Prometheus text parser for the metrics tests;
 # its go.mod pins github.com/prometheus/common, whose version keys the cache.
 PROMPARSE_VERSION=common-v0.67.5
+# helm: lints and renders deploy/helm/csi-jfs (make helm-lint, make helm-template).
+HELM_VERSION=v3.22.0
 # Build tags drop object-storage and metadata backends the driver is not tested with here,
 # to keep the cold build short; sqlite3, redis and the local "file" storage stay in.
 JUICEFS_TAGS="nogateway,nowebdav,nocos,nobos,nohdfs,noibmcos,noobs,nooss,noqingstor,nosftp,noswift,noazure,nogs,noufile,nob2,nonfs,nodragonfly,notikv,nobadger,noetcd,nocifs"
@@ -71,6 +73,15 @@ install_promparse() {
   ln -sf "$dir/promparse" "$BIN/promparse"
 }
 
+install_helm() {
+  local dir="$CACHE/helm-$HELM_VERSION"
+  if [ ! -x "$dir/helm" ]; then
+    log "helm $HELM_VERSION: go install (cold: a few minutes)"
+    GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  fi
+  ln -sf "$dir/helm" "$BIN/helm"
+}
+
 ensure_packages() {
   local missing=()
   command -v fusermount3 >/dev/null || command -v fusermount >/dev/null || missing+=(fuse3)
@@ -89,8 +100,9 @@ case "$what" in
   juicefs) install_juicefs ;;
   csi-sanity) install_csi_sanity ;;
   promparse) install_promparse ;;
+  helm) install_helm ;;
   packages) ensure_packages ;;
-  all) ensure_packages; install_deno; install_juicefs; install_csi_sanity; install_promparse ;;
-  *) echo "usage: $0 [all|deno|juicefs|csi-sanity|promparse|packages]" >&2; exit 2 ;;
+  all) ensure_packages; install_deno; install_juicefs; install_csi_sanity; install_promparse; install_helm ;;
+  *) echo "usage: $0 [all|deno|juicefs|csi-sanity|promparse|helm|packages]" >&2; exit 2 ;;
 esac
 echo "$BIN"
