@@ -61,7 +61,7 @@ const FLAGS: Record<string, FlagSpec> = {
     modes: SERVING,
     default: "unix:///csi/csi.sock",
   },
-  nodeid: { type: "string", help: "this node's name (default: hostname)", modes: ["node"] },
+  nodeid: { type: "string", help: "this node's name (default: hostname)", modes: ["node", "doctor"] },
   "driver-name": {
     type: "string",
     help: "CSI driver name",

@@ -2,6 +2,7 @@ import type { Config } from "../lib/config.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { ExecMounter } from "../lib/mount/mounter.ts";
 import { SystemProcessTable } from "../lib/clients/process_table.ts";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { loadKubeConfig, RealKube } from "../lib/kube/real_kube.ts";
 import { nodeSelector } from "../lib/clients/pod_spec.ts";
 import { type InventoryDeps, takeInventory } from "../lib/doctor/inventory.ts";
@@ -20,7 +21,8 @@ export async function runDoctor(config: Config): Promise<number> {
   const processes = new SystemProcessTable();
   const namespace = config.namespace ?? Deno.env.get("POD_NAMESPACE");
   const useApi = config.kubeconfig || Deno.env.get("KUBERNETES_SERVICE_HOST");
-  const kube = useApi ? new RealKube(loadKubeConfig(config.kubeconfig)) : undefined;
+  const kc = useApi ? loadKubeConfig(config.kubeconfig) : undefined;
+  const kube = kc && new RealKube(kc);
   const deps: InventoryDeps = {
     node: config.nodeId,
     kubeletDir: config.kubeletDir,
@@ -45,7 +47,15 @@ export async function runDoctor(config: Config): Promise<number> {
         api: {
           mountPods: () =>
             namespace ? kube.listPods(namespace, nodeSelector(config.nodeId)) : Promise.resolve([]),
-          podsByUid: () => Promise.resolve(new Map<string, string>()),
+          // The pods of this node, to name the pod behind each target (needs list on pods cluster-wide).
+          podsByUid: async () => {
+            const list = await kc!.makeApiClient(CoreV1Api).listPodForAllNamespaces({
+              fieldSelector: `spec.nodeName=${config.nodeId}`,
+            });
+            return new Map(
+              list.items.map((p) => [p.metadata?.uid ?? "", `${p.metadata?.namespace}/${p.metadata?.name}`]),
+            );
+          },
         },
       }
       : {}),

@@ -105,11 +105,16 @@ export async function takeInventory(d: InventoryDeps): Promise<Inventory> {
   let pods = new Map<string, string>();
   let apiNote: string | undefined = d.api ? undefined : "no Kubernetes API configured (--kubeconfig)";
   if (d.api) {
+    const why = (e: unknown) => String((e as Error).message ?? e).split("\n")[0];
     try {
       mountPods = (await d.api.mountPods()).map(podFact);
+    } catch (e) {
+      apiNote = `the Kubernetes API did not answer: ${why(e)}`;
+    }
+    try {
       pods = await d.api.podsByUid();
     } catch (e) {
-      apiNote = `the Kubernetes API did not answer: ${String((e as Error).message ?? e).split("\n")[0]}`;
+      apiNote ??= `app pods not named (listing this node's pods failed: ${why(e)})`;
     }
   }
   const clients: ClientFact[] = [];
