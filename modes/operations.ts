@@ -58,3 +58,14 @@ export async function startControllerOperations(
     },
   };
 }
+
+/**
+ * The sidecar injector's metrics on --metrics-address (branch `sidecar`): its mode calls
+ * `const operations = await startWebhookOperations(config)` at start and `operations.stop()` on
+ * the way out, and its handler `admissionDone(result)` (lib/metrics/webhook_metrics.ts).
+ */
+export async function startWebhookOperations(config: Config): Promise<Operations> {
+  if (!config.metricsAddress) return { stop: () => Promise.resolve() };
+  const server = await serveMetrics(config.metricsAddress);
+  return { stop: () => server.stop() };
+}
