@@ -3,7 +3,7 @@
 // must report each with its fix, exit non-zero, change nothing without --fix, and with --fix
 // do what it listed until the node is clean.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { mountsUnder, ROOT, sh, startDriver } from "../support/driver.ts";
+import { mountsUnder, ROOT, sh, startDriver, waitFor } from "../support/driver.ts";
 import { createVolume, kubeletDir, publishVolume, stageVolume } from "./ops_support.ts";
 
 interface DoctorReport {
@@ -84,7 +84,18 @@ Deno.test({
         const juicefs = (await sh(`pgrep -f '[j]uicefs.*mount.*${d.dir}/state/clients/'`)).out.trim().split(
           "\n",
         );
+        const ps = (await sh(`ps -eo pid,pgid,args | grep -F ${d.dir}/state/clients/ | grep -v grep`)).out;
+        assert(juicefs[0] !== "", `no juicefs client found among:\n${ps}`);
         await sh(`kill -9 ${pid} ${juicefs.join(" ")}`);
+        // SIGKILL is delivered at once, but a many-threaded juicefs takes a moment to be gone.
+        const pids = [pid, ...juicefs].join(" ");
+        await waitFor(
+          "the killed processes to exit",
+          60_000,
+          async () =>
+            (await sh(`kill -0 ${pids}`)).out.includes("No such process") &&
+            (await sh(`ps -o stat= -p ${pids.replaceAll(" ", ",")} | grep -v Z`)).out.trim() === "",
+        );
         const after = await doctor(d.dir);
         assertEquals(after.code, 1);
         assertEquals(ids(after.report), [
