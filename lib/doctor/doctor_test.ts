@@ -5,6 +5,7 @@ import { type InventoryDeps, takeInventory } from "./inventory.ts";
 import { diagnose } from "./problems.ts";
 import { applyFixes } from "./fix.ts";
 import { renderJson, renderText } from "./report.ts";
+import { clientLabel, LABEL_CLIENT } from "../clients/pod_spec.ts";
 
 const K = "/kubelet";
 const S = "/state";
@@ -147,18 +148,31 @@ Deno.test("doctor --fix: does the listed fixes only, and says what failed", asyn
 
 Deno.test("doctor: Mount Pods not ready, and an API that does not answer", async () => {
   const w = world();
+  const podKey = "fsb-abcdefabcdef";
+  w.dirs[`${S}/pods`] = [podKey];
+  w.mounter.addMount(`${S}/pods/${podKey}/mnt`);
   const inv = await takeInventory({
     ...deps(w),
     api: {
       mountPods: () =>
         Promise.resolve([{
-          metadata: { namespace: "csi", name: "jfs-mount-a", labels: { "jfs.csi.dev/client": key } },
+          metadata: {
+            namespace: "csi",
+            name: "jfs-mount-a",
+            labels: { [LABEL_CLIENT]: clientLabel(podKey) },
+          },
           status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] },
         }]),
       podsByUid: () => Promise.resolve(new Map([["u1", "team/app-0"]])),
     },
   });
   assertEquals(inv.mounts[1]?.pod, "team/app-0");
+  assertEquals(inv.clients[0]?.pod, undefined); // a process client has no Mount Pod
+  assertEquals([inv.clients[1]?.backend, inv.clients[1]?.fs, inv.clients[1]?.pod?.name], [
+    "pod",
+    "fsb",
+    "jfs-mount-a",
+  ]);
   assertEquals(diagnose(inv).map((p) => p.id), ["mount-pod-not-ready"]);
   const down = await takeInventory({
     ...deps(w),

@@ -10,6 +10,7 @@ import { isJuiceFs } from "../mount/mountinfo.ts";
 import type { PathHealth } from "../mount/mounter.ts";
 import type { V1Pod } from "../kube/kube.ts";
 import { fsOfKey } from "../metrics/client_facts.ts";
+import { clientLabel, LABEL_CLIENT } from "../clients/pod_spec.ts";
 
 export interface ClientFact {
   key: string;
@@ -34,7 +35,8 @@ export interface PodFact {
   phase: string;
   ready: boolean;
   restarts: number;
-  clientKey?: string;
+  /** Its client label: a digest of the client key (lib/clients/pod_spec.ts clientLabel). */
+  clientLabel?: string;
   reason?: string;
 }
 
@@ -86,14 +88,14 @@ const PUBLISH = /\/pods\/([^/]+)\/volumes\/kubernetes\.io~csi\/([^/]+)\/mount$/;
 function podFact(p: V1Pod): PodFact {
   const statuses = p.status?.containerStatuses ?? [];
   const waiting = statuses.find((c) => c.state?.waiting)?.state?.waiting?.reason;
-  const key = p.metadata?.labels?.["jfs.csi.dev/client"];
+  const key = p.metadata?.labels?.[LABEL_CLIENT];
   return {
     namespace: p.metadata?.namespace ?? "",
     name: p.metadata?.name ?? "",
     phase: p.status?.phase ?? "Unknown",
     ready: (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
     restarts: statuses.reduce((n, c) => n + c.restartCount, 0),
-    ...(key ? { clientKey: key } : {}),
+    ...(key ? { clientLabel: key } : {}),
     ...(waiting ? { reason: waiting } : {}),
   };
 }
@@ -142,7 +144,7 @@ export async function takeInventory(d: InventoryDeps): Promise<Inventory> {
         const age = await d.ageOf(join(dir, "supervisor.pid"));
         if (age !== undefined) c.ageSeconds = age;
       } else {
-        const pod = mountPods.find((p) => p.clientKey === key);
+        const pod = mountPods.find((p) => p.clientLabel === clientLabel(key));
         if (pod) c.pod = pod;
         const age = await d.ageOf(mountPath);
         if (age !== undefined) c.ageSeconds = age;

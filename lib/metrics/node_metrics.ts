@@ -12,7 +12,7 @@ import type { ClientMount } from "../clients/backend.ts";
 import type { Mounter } from "../mount/mounter.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import type { Kube } from "../kube/kube.ts";
-import { LABEL_CLIENT, LABEL_FS, nodeSelector } from "../clients/pod_spec.ts";
+import { clientLabel, LABEL_CLIENT, LABEL_FS, nodeSelector } from "../clients/pod_spec.ts";
 import { fsOfKey, supervisorRestarts } from "./client_facts.ts";
 
 export interface NodeMetricsDeps {
@@ -73,10 +73,12 @@ export function registerNodeMetrics(d: NodeMetricsDeps): () => void {
     async collect() {
       this.reset();
       if (d.mode === "pod" && d.kube && d.namespace) {
+        // A Mount Pod's client label is a digest of its key: the running clients name it.
+        const keyOf = new Map((await d.list()).map((c) => [clientLabel(c.key), c.key]));
         for (const pod of await d.kube.listPods(d.namespace, nodeSelector(d.nodeName))) {
           const labels = pod.metadata?.labels ?? {};
           const restarts = (pod.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
-          const key = labels[LABEL_CLIENT] ?? pod.metadata?.name ?? "";
+          const key = keyOf.get(labels[LABEL_CLIENT] ?? "") ?? pod.metadata?.name ?? "";
           this.set({ client: key, fs: labels[LABEL_FS] ?? fsOfKey(key), kind: "mount_pod" }, restarts);
         }
         return;

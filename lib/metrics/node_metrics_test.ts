@@ -5,7 +5,7 @@ import { registerControllerMetrics } from "./controller_metrics.ts";
 import { callDone } from "./csi_calls.ts";
 import { FakeMounter } from "../mount/fake_mounter.ts";
 import { FakeKube } from "../kube/fake_kube.ts";
-import { LABEL_CLIENT, nodeSelector } from "../clients/pod_spec.ts";
+import { clientLabel, LABEL_CLIENT, LABEL_FS, nodeSelector } from "../clients/pod_spec.ts";
 
 function sample(text: string, name: string, labels = ""): number | undefined {
   const line = text.split("\n").find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ""} `));
@@ -67,7 +67,8 @@ Deno.test("node metrics: Mount Pod restarts (pod mode)", async () => {
       name: "jfs-mount-x",
       labels: {
         ...Object.fromEntries(nodeSelector("n1").split(",").map((kv) => kv.split("=") as [string, string])),
-        [LABEL_CLIENT]: "fs-0123456789ab",
+        [LABEL_CLIENT]: clientLabel("fs-0123456789ab"),
+        [LABEL_FS]: "fs",
       },
     },
   });
@@ -76,7 +77,7 @@ Deno.test("node metrics: Mount Pod restarts (pod mode)", async () => {
   });
   registerNodeMetrics({
     mode: "pod",
-    list: () => Promise.resolve([]),
+    list: () => Promise.resolve([{ key: "fs-0123456789ab", mountPath: "/s/pods/fs-0123456789ab/mnt" }]),
     mounter: new FakeMounter(),
     stateDir: "/s",
     nodeName: "n1",
