@@ -2,7 +2,7 @@
 // switched, and its default render against the kustomize base (`kubectl kustomize deploy`).
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
 import { CACHE, ROOT } from "../support/driver.ts";
-import { diff, diffObjects, objectsOf } from "./normalize.ts";
+import { diff, diffObjects, effective, objectsOf } from "./normalize.ts";
 
 // Rendered objects are walked by field name: loose typing is what a YAML document has.
 // deno-lint-ignore no-explicit-any
@@ -50,6 +50,33 @@ Deno.test("the chart's default render describes the kustomize base's objects", a
     }`,
   );
   console.log(`${chart.size} objects identical`);
+});
+
+Deno.test("deploy/helm/e2e-values.yaml renders what tests/e2e/overlay deploys", async () => {
+  const chart = effective(objectsOf(
+    await run(HELM, [
+      "template",
+      "csi-jfs",
+      CHART,
+      "--namespace",
+      "csi-jfs",
+      "-f",
+      `${ROOT}/deploy/helm/e2e-values.yaml`,
+    ]),
+  ));
+  const overlay = effective(
+    objectsOf(await run(await kubectl(), ["kustomize", `${ROOT}/tests/e2e/overlay`]), {
+      dropKinds: ["Namespace"],
+    }),
+  );
+  // The embedded JuiceFS's Secret and StorageClass are the e2e suite's, applied beside the chart.
+  for (const key of [...overlay.keys()]) if (key.includes("juicefs-e2e")) overlay.delete(key);
+  const differences = diffObjects(chart, overlay);
+  assertEquals(
+    differences,
+    [],
+    `e2e-values.yaml and tests/e2e/overlay differ:\n  ${differences.join("\n  ")}`,
+  );
 });
 
 Deno.test("values: mount mode, kubelet dir, images, resources, scheduling, log format, metrics", async () => {

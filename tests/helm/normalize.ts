@@ -78,3 +78,30 @@ export function diffObjects(chart: Map<string, Obj>, kustomize: Map<string, Obj>
   }
   return out;
 }
+
+/**
+ * What a kustomize overlay changes by patches and a chart by values may differ in form but not
+ * in effect: csi-jfs's flags (a repeated flag: the last one counts, as the program reads it)
+ * and env entries, volumes and volume mounts are compared as sorted sets (Kubernetes keys them by
+ * name); a null rollingUpdate (a patch removing it) is absent.
+ */
+export function effective(objects: Map<string, Obj>): Map<string, Obj> {
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (!isObj(v)) return;
+    if (v.rollingUpdate === null) delete v.rollingUpdate;
+    const key = (x: unknown) => `${(x as Obj).name}\0${(x as Obj).mountPath ?? ""}`;
+    for (const field of ["env", "volumes", "volumeMounts"]) {
+      const list = v[field];
+      if (Array.isArray(list)) list.sort((a, b) => key(a).localeCompare(key(b)));
+    }
+    if (v.name === "csi-jfs" && Array.isArray(v.args)) {
+      const flags = new Map<string, string>();
+      for (const a of v.args as string[]) flags.set(a.split("=")[0]!, a);
+      v.args = [...flags.values()].sort();
+    }
+    Object.values(v).forEach(walk);
+  };
+  for (const o of objects.values()) walk(o);
+  return objects;
+}

@@ -31,3 +31,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 resources: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+
+{{/* KUBERNETES_SERVICE_HOST/PORT when the API server is reached directly. */}}
+{{- define "csi-jfs.apiEnv" -}}
+{{- if .Values.apiServer.host }}
+- { name: KUBERNETES_SERVICE_HOST, value: {{ .Values.apiServer.host | quote }} }
+- { name: KUBERNETES_SERVICE_PORT, value: {{ .Values.apiServer.port | quote }} }
+{{- end }}
+{{- end -}}
+
+{{- define "csi-jfs.sidecarPullPolicy" -}}
+{{- with .Values.sidecars.pullPolicy }}
+imagePullPolicy: {{ . }}
+{{- end }}
+{{- end -}}
