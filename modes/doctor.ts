@@ -1,6 +1,7 @@
 import type { Config } from "../lib/config.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { ExecMounter } from "../lib/mount/mounter.ts";
+import { probeStatfs } from "../lib/mount/stat_probe.ts";
 import { SystemProcessTable } from "../lib/clients/process_table.ts";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { loadKubeConfig, RealKube } from "../lib/kube/real_kube.ts";
@@ -28,7 +29,14 @@ export async function runDoctor(config: Config): Promise<number> {
     kubeletDir: config.kubeletDir,
     stateDir: config.stateDir,
     listMounts: () => mounter.list(),
-    health: (p) => mounter.health(p),
+    health: async (p) => {
+      const health = await mounter.health(p);
+      if (health !== "ok") return health;
+      // The kernel may answer stat of a mount root from its attribute cache for a moment after
+      // the client died; statfs always asks the client.
+      const fs = await probeStatfs(p).catch(() => undefined);
+      return typeof fs === "string" ? fs : health;
+    },
     readDirs: async (path) => {
       const out: string[] = [];
       try {

@@ -11,6 +11,8 @@ import { failureEventListener, type Recorder } from "../lib/events/failure_event
 
 /** What a serving mode stops on its way out. */
 export interface Operations {
+  /** The metrics port listened on, when serving (--metrics-address with port 0 picks one). */
+  metricsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ export async function startNodeOperations(
   d: { backend: MountBackend; mounter: Mounter; kube: Kube | undefined; events: Recorder | undefined },
 ): Promise<Operations> {
   const undo: (() => unknown)[] = [];
+  let metricsPort: number | undefined;
   if (d.events) undo.push(onCallDone(failureEventListener(d.events)));
   if (config.metricsAddress) {
     const namespace = config.namespace ?? Deno.env.get("POD_NAMESPACE");
@@ -38,9 +41,13 @@ export async function startNodeOperations(
     const server = await serveMetrics(config.metricsAddress, {
       "/metrics/juicefs": juicefsMetricsRoute(() => d.backend.list()),
     });
+    metricsPort = server.port;
     undo.push(() => server.stop());
   }
-  return { stop: async () => void await Promise.all(undo.map((u) => u())) };
+  return {
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
+    stop: async () => void await Promise.all(undo.map((u) => u())),
+  };
 }
 
 /** The controller's metrics on --metrics-address; `adminMounts` counts its open clients. */

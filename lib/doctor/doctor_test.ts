@@ -61,7 +61,7 @@ Deno.test("doctor: a healthy node has no problems and names volumes and pods", a
   assertEquals(inv.clients.map((c) => [c.fs, c.pid, c.supervisorAlive, c.health]), [["fsa", 42, true, "ok"]]);
   assertEquals(inv.mounts.map((m) => [m.kind, m.client, m.podUid, m.staged, m.volumeHandle]), [
     ["staging", key, undefined, undefined, "fsa@pv1"],
-    ["publish", key, "u1", true, undefined],
+    ["publish", key, "u1", true, "fsa@pv1"], // from its staging when kubelet's file says nothing
   ]);
   const text = renderText({ inventory: inv, problems: [] });
   assertEquals(text.includes("No problems found."), true);

@@ -188,7 +188,9 @@ export async function takeInventory(d: InventoryDeps): Promise<Inventory> {
   }
   for (const m of mounts) {
     if (m.kind !== "publish") continue;
-    m.staged = mounts.some((s) => s.kind === "staging" && s.device === m.device && s.root === m.root);
+    const staging = mounts.find((s) => s.kind === "staging" && s.device === m.device && s.root === m.root);
+    m.staged = !!staging;
+    if (!m.volumeHandle && staging?.volumeHandle) m.volumeHandle = staging.volumeHandle;
   }
   return {
     node: d.node,

@@ -45,6 +45,7 @@ export async function stageVolume(d: Driver, v: Volume, pv: string): Promise<str
 export async function publishVolume(d: Driver, v: Volume, pv: string, uid: string): Promise<string> {
   const target = targetOf(d, uid, pv);
   await Deno.mkdir(`${target}/..`, { recursive: true });
+  await Deno.writeTextFile(`${target}/../vol_data.json`, JSON.stringify({ volumeHandle: v.volume_id }));
   await call(d.node, "NodePublishVolume", {
     volume_id: v.volume_id,
     staging_target_path: stagingOf(d, pv),
