@@ -1,4 +1,5 @@
-import type { Config } from "../lib/config.ts";
+import { type Config, UsageError } from "../lib/config.ts";
+import { messageOf } from "../lib/errors.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { ExecMounter } from "../lib/mount/mounter.ts";
 import { probeStatfs } from "../lib/mount/stat_probe.ts";
@@ -22,7 +23,12 @@ export async function runDoctor(config: Config): Promise<number> {
   const processes = new SystemProcessTable();
   const namespace = config.namespace ?? Deno.env.get("POD_NAMESPACE");
   const useApi = config.kubeconfig || Deno.env.get("KUBERNETES_SERVICE_HOST");
-  const kc = useApi ? loadKubeConfig(config.kubeconfig) : undefined;
+  let kc: ReturnType<typeof loadKubeConfig> | undefined;
+  try {
+    kc = useApi ? loadKubeConfig(config.kubeconfig) : undefined;
+  } catch (e) {
+    throw new UsageError(`--mode=doctor: ${messageOf(e)}`);
+  }
   const kube = kc && new RealKube(kc);
   const deps: InventoryDeps = {
     node: config.nodeId,

@@ -1,4 +1,5 @@
-import type { Config } from "../lib/config.ts";
+import { type Config, UsageError } from "../lib/config.ts";
+import { messageOf } from "../lib/errors.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { ExecMounter } from "../lib/mount/mounter.ts";
 import { NodeService } from "../lib/csi/node.ts";
@@ -12,14 +13,21 @@ import { startNodeOperations } from "./operations.ts";
 
 const SWEEP_EVERY_MS = 5 * 60_000;
 
+/** A kubeconfig that cannot be read is a bad command line: one line, exit 2. */
+function realKube(config: Config): RealKube {
+  try {
+    return new RealKube(loadKubeConfig(config.kubeconfig));
+  } catch (e) {
+    throw new UsageError(`--mode=node: ${messageOf(e)}`);
+  }
+}
+
 /** Serves the node service; clients keep running when it stops, and are adopted when it starts again. */
 export async function runNode(config: Config): Promise<number> {
   const runner = new DenoCommandRunner();
   const mounter = new ExecMounter(runner);
   // The API is needed for Mount Pods; with --kubeconfig a process-mode node uses it for Events.
-  const kube = config.mountMode === "pod" || config.kubeconfig
-    ? new RealKube(loadKubeConfig(config.kubeconfig))
-    : undefined;
+  const kube = config.mountMode === "pod" || config.kubeconfig ? realKube(config) : undefined;
   const { backend, start, stop } = await nodeMountBackend(config, {
     runner,
     mounter,
