@@ -6,7 +6,7 @@ export CSI_JFS_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
 DENO := $(CACHE)/bin/deno
 
-.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity soak demo demo-test e2e cluster-up cluster-down compile test bench
+.PHONY: all tools deno gen fmt lint check static helm helm-template unit integration hostile sanity soak demo demo-test e2e cluster-up cluster-down compile test bench
 
 all: test
 
@@ -28,6 +28,18 @@ static: deno
 	$(DENO) lint
 	$(DENO) check --quiet main.ts lib/ modes/ tests/ hack/ bench/
 	@hack/gen-types.sh --verify
+
+# The Helm chart: helm lint, renders with values switched, and the default render against
+# the kustomize base (`kubectl kustomize deploy`, kubectl from the cluster build).
+helm: deno
+	@hack/install-tools.sh helm >/dev/null
+	$(DENO) test --quiet -A tests/helm/
+
+# The chart rendered for applying (namespace csi-jfs; HELM_ARGS adds e.g. --set mountMode=process):
+# `make -s helm-template | kubectl apply -f -` after `kubectl create namespace csi-jfs`.
+helm-template:
+	@hack/install-tools.sh helm >/dev/null
+	@$(CACHE)/bin/helm template csi-jfs deploy/helm/csi-jfs --namespace csi-jfs $(HELM_ARGS)
 
 unit: deno
 	$(DENO) test --quiet -A lib/ modes/ bench/

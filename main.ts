@@ -6,6 +6,7 @@ import { runController } from "./modes/controller.ts";
 import { runNode } from "./modes/node.ts";
 import { runMountSupervisor } from "./modes/mount_supervisor.ts";
 import { runSidecarInjector } from "./modes/sidecar_injector.ts";
+import { runDoctor } from "./modes/doctor.ts";
 
 /** The log goes to stderr, or to --log-file line by line (lib/log.ts lineSink). */
 async function logOutput(config: Config): Promise<LineOutput> {
@@ -23,6 +24,8 @@ function run(config: Config): Promise<number> {
       return runMountSupervisor(config);
     case "sidecar-injector":
       return runSidecarInjector(config);
+    case "doctor":
+      return runDoctor(config);
   }
 }
 

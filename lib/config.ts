@@ -1,8 +1,9 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_DRIVER_NAME } from "./version.ts";
 import type { LogFormat, LogLevel } from "./log.ts";
+import { parseListenAddress } from "./metrics/address.ts";
 
-export const MODES = ["controller", "node", "sidecar-injector", "mount-supervisor"] as const;
+export const MODES = ["controller", "node", "sidecar-injector", "mount-supervisor", "doctor"] as const;
 export type Mode = typeof MODES[number];
 
 export interface Config {
@@ -32,6 +33,13 @@ export interface Config {
   namespace?: string;
   /** A kubeconfig for running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeconfig?: string;
+  /** Operations (issue 9): where to serve Prometheus metrics (off when unset). */
+  metricsAddress?: string;
+  /** Operations: the kubelet's root directory (the doctor reads its volume layout). */
+  kubeletDir: string;
+  /** Doctor: the report's format, and whether to carry out its fixes. */
+  output: "text" | "json";
+  fix?: boolean;
   /** --mode=sidecar-injector */
   injector?: InjectorConfig;
 }
@@ -68,11 +76,11 @@ const FLAGS: Record<string, FlagSpec> = {
     modes: SERVING,
     default: "unix:///csi/csi.sock",
   },
-  nodeid: { type: "string", help: "this node's name (default: hostname)", modes: ["node"] },
+  nodeid: { type: "string", help: "this node's name (default: hostname)", modes: ["node", "doctor"] },
   "driver-name": {
     type: "string",
     help: "CSI driver name",
-    modes: [...SERVING, "sidecar-injector"],
+    modes: [...SERVING, "sidecar-injector", "doctor"],
     default: DEFAULT_DRIVER_NAME,
   },
   "mount-mode": {
@@ -84,7 +92,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "state-dir": {
     type: "string",
     help: "directory for client mount points and state",
-    modes: SERVING,
+    modes: [...SERVING, "doctor"],
     default: "/var/lib/csi-jfs",
   },
   "log-format": { type: "string", help: "text | json", modes: "all", default: "text" },
@@ -116,12 +124,12 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help:
       "the driver's namespace: pod mode's Mount Pods, the injector's Service and Secret (default: env POD_NAMESPACE)",
-    modes: ["node", "sidecar-injector"],
+    modes: ["node", "sidecar-injector", "doctor"],
   },
   kubeconfig: {
     type: "string",
     help: "kubeconfig file when running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
-    modes: ["node", "sidecar-injector"],
+    modes: ["node", "sidecar-injector", "doctor"],
   },
   "admin-idle-timeout": {
     type: "string",
@@ -180,6 +188,24 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "image of the injected client (default: the injector's own image)",
     modes: ["sidecar-injector"],
   },
+  // Operations (issue 9): metrics, the doctor.
+  "metrics-address": {
+    type: "string",
+    help: "serve Prometheus metrics on host:port (e.g. :9810; off when unset)",
+    modes: ["controller", "node", "sidecar-injector"],
+  },
+  "kubelet-dir": {
+    type: "string",
+    help: "the kubelet's root directory (k3s, microk8s and others move it)",
+    modes: ["doctor"],
+    default: "/var/lib/kubelet",
+  },
+  output: { type: "string", help: "doctor: text | json", modes: ["doctor"], default: "text" },
+  fix: {
+    type: "boolean",
+    help: "doctor: also carry out the fixes it lists (nothing else is ever changed)",
+    modes: ["doctor"],
+  },
   help: { type: "boolean", help: "show help (with --mode: that mode's flags)", modes: "all" },
   version: { type: "boolean", help: "print the version", modes: "all" },
 };
@@ -203,7 +229,8 @@ export function helpText(mode?: Mode): string {
   const lines = [
     mode ? `csi-jfs --mode=${mode} [flags]` : "csi-jfs --mode=MODE [flags]",
     "",
-    "A Kubernetes CSI driver for JuiceFS. Modes: controller, node, sidecar-injector, mount-supervisor.",
+    "A Kubernetes CSI driver for JuiceFS. Modes: controller, node, sidecar-injector, mount-supervisor,",
+    "and doctor (run by hand on a node: lists its JuiceFS clients and volumes, finds what is broken).",
     "",
     "Flags:",
   ];
@@ -267,8 +294,22 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     ...(opt("fd-socket") ? { fdSocket: opt("fd-socket") as string } : {}),
     ...(opt("fd-keeper") ? { fdKeeper: opt("fd-keeper") as string } : {}),
     ...(values["keep-mount-on-term"] ? { keepMountOnTerm: true } : {}),
+    ...(opt("metrics-address") ? { metricsAddress: opt("metrics-address") as string } : {}),
+    kubeletDir: str("kubelet-dir"),
+    output: oneOf(str("output"), ["text", "json"] as const, "output"),
+    ...(values["fix"] ? { fix: true } : {}),
   };
   if (mode === "sidecar-injector") config.injector = injectorConfig(str, opt);
+  if (config.metricsAddress !== undefined) {
+    try {
+      parseListenAddress(config.metricsAddress);
+    } catch (e) {
+      throw new UsageError(`--metrics-address: ${(e as Error).message}`);
+    }
+  }
+  if (!config.kubeletDir.startsWith("/")) {
+    throw new UsageError(`--kubelet-dir: "${config.kubeletDir}" is not an absolute path`);
+  }
   if (config.keepMountOnTerm && !config.fdKeeper) {
     throw new UsageError("--keep-mount-on-term needs --fd-keeper (the keeper keeps the mount alive)");
   }

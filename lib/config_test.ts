@@ -150,3 +150,46 @@ Deno.test("parseConfig: pod mode flags", () => {
     }
   }
 });
+
+Deno.test("parseConfig: operations flags (metrics, doctor)", async (t) => {
+  const run = (args: string[]) => {
+    const p = parseConfig(args, host);
+    assert(p.kind === "run");
+    return p.config;
+  };
+  await t.step("metrics off by default, on for the serving modes", () => {
+    assertEquals(run(["--mode=node"]).metricsAddress, undefined);
+    assertEquals(run(["--mode=node", "--metrics-address=:9810"]).metricsAddress, ":9810");
+    assertEquals(run(["--mode=controller", "--metrics-address=127.0.0.1:0"]).metricsAddress, "127.0.0.1:0");
+  });
+  await t.step("the doctor's flags and defaults", () => {
+    const c = run(["--mode=doctor"]);
+    assertEquals([c.kubeletDir, c.output, c.fix], ["/var/lib/kubelet", "text", undefined]);
+    const d = run([
+      "--mode=doctor",
+      "--kubelet-dir=/var/lib/k0s/kubelet",
+      "--output=json",
+      "--fix",
+      "--nodeid=n",
+    ]);
+    assertEquals([d.kubeletDir, d.output, d.fix, d.nodeId], ["/var/lib/k0s/kubelet", "json", true, "n"]);
+  });
+  const bad: Array<[string[], RegExp]> = [
+    [["--mode=node", "--metrics-address=9810"], /--metrics-address: "9810" is not host:port/],
+    [["--mode=node", "--metrics-address=h:99999"], /--metrics-address/],
+    [["--mode=mount-supervisor", "--metrics-address=:1"], /does not apply to --mode=mount-supervisor/],
+    [["--mode=node", "--fix"], /--fix does not apply to --mode=node/],
+    [["--mode=doctor", "--output=yaml"], /--output/],
+    [["--mode=doctor", "--kubelet-dir=var/lib/kubelet"], /--kubelet-dir/],
+  ];
+  for (const [args, re] of bad) {
+    await t.step(args.join(" "), () => {
+      try {
+        parseConfig(args, host);
+        throw new Error("accepted");
+      } catch (e) {
+        assert(e instanceof UsageError && re.test(e.message), String(e));
+      }
+    });
+  }
+});

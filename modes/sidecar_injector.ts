@@ -14,6 +14,8 @@ import { handleReview } from "../lib/webhook/review.ts";
 import { WebhookServer } from "../lib/webhook/server.ts";
 import { sidecarContainerFrom } from "../lib/webhook/sidecar_container.ts";
 import { untilStopSignal } from "./signals.ts";
+import { startWebhookOperations } from "./operations.ts";
+import { admissionDone } from "../lib/metrics/webhook_metrics.ts";
 
 const log = logger("sidecar-injector");
 /** How often the stored certificates are checked (renewal by any replica is picked up too). */
@@ -76,8 +78,13 @@ export async function runSidecarInjector(config: Config, deps?: InjectorDeps): P
   const server = new WebhookServer({
     hostname: o.hostname,
     port: o.port,
-    handle: (body) => handleReview(body, { resolve: (ns, claims, dry) => resolver.resolve(ns, claims, dry) }),
+    handle: (body) =>
+      handleReview(body, {
+        resolve: (ns, claims, dry) => resolver.resolve(ns, claims, dry),
+        answered: admissionDone,
+      }),
   });
+  const operations = await startWebhookOperations(config);
   await server.start(bundle.cert, bundle.key);
   log.info("injecting {image} for {driver} volumes", { image, driver: config.driverName });
 
@@ -126,5 +133,6 @@ export async function runSidecarInjector(config: Config, deps?: InjectorDeps): P
   clearTimeout(timer);
   log.info("stopping");
   await server.close();
+  await operations.stop();
   return 0;
 }

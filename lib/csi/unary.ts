@@ -3,6 +3,7 @@ import { codeName, codeOf, messageOf } from "../errors.ts";
 import { logger } from "../log.ts";
 import { redact } from "../redact.ts";
 import { openScope, withCallScope } from "../call_scope.ts";
+import { callDone } from "../metrics/csi_calls.ts";
 
 const log = logger("grpc");
 
@@ -60,6 +61,7 @@ export function unary<Req, Res>(
       (res) => {
         const ms = Math.round(performance.now() - started);
         log.info("{method} volume={volume} code=OK {ms}ms", { method, volume, code: "OK", ms });
+        callDone({ method, code: "OK", seconds: (performance.now() - started) / 1000, request: req });
         callback(null, res);
       },
       (err: unknown) => {
@@ -70,6 +72,13 @@ export function unary<Req, Res>(
         const props = { method, volume, code: codeName(code), ms, message };
         if (codeName(code) === "INTERNAL") log.error(line, props);
         else log.warn(line, props);
+        callDone({
+          method,
+          code: props.code,
+          seconds: (performance.now() - started) / 1000,
+          request: req,
+          message,
+        });
         callback({ code, details: message, name: "CodedError", message }, null);
       },
     );

@@ -10,9 +10,19 @@ const log = logger("webhook");
 /** A body larger than this is refused before parsing (pods are far smaller; etcd stops at 1.5 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
+export type ReviewResult = "injected" | "unchanged" | "denied" | "error";
+
 export interface ReviewDeps {
   resolve(namespace: string, claims: string[], dryRun: boolean): Promise<Map<string, ClaimFacts>>;
+  /** Told how each body was answered (the admissions metric). */
+  answered?(result: ReviewResult): void;
 }
+
+const RESULT: Record<Decision["kind"], ReviewResult> = {
+  patch: "injected",
+  allow: "unchanged",
+  deny: "denied",
+};
 
 export interface HttpAnswer {
   status: number;
@@ -56,25 +66,36 @@ function readRequest(v: unknown): { uid: string; request: JsonObject } | HttpAns
  * mutate. Every path ends in an answer; nothing the body holds can make it throw.
  */
 export async function handleReview(body: string, deps: ReviewDeps): Promise<HttpAnswer> {
+  const { answer, result } = await answerReview(body, deps);
+  deps.answered?.(result);
+  return answer;
+}
+
+async function answerReview(
+  body: string,
+  deps: ReviewDeps,
+): Promise<{ answer: HttpAnswer; result: ReviewResult }> {
+  const error = (answer: HttpAnswer) => ({ answer, result: "error" as const });
+  const decided = (uid: string, d: Decision) => ({ answer: review(uid, d), result: RESULT[d.kind] });
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
-    return plain(400, "the body is not JSON");
+    return error(plain(400, "the body is not JSON"));
   }
   const r = readRequest(parsed);
-  if ("status" in r) return r;
+  if ("status" in r) return error(r);
   const { uid, request } = r;
   const kind = request["kind"];
   if (!isObject(kind) || kind["group"] !== "" || kind["version"] !== "v1" || kind["kind"] !== "Pod") {
-    return review(uid, { kind: "deny", reason: "csi-jfs sidecar injector only handles v1 Pods" });
+    return decided(uid, { kind: "deny", reason: "csi-jfs sidecar injector only handles v1 Pods" });
   }
   if (request["operation"] !== "CREATE") {
-    return review(uid, { kind: "deny", reason: "csi-jfs sidecar injector only handles pod creation" });
+    return decided(uid, { kind: "deny", reason: "csi-jfs sidecar injector only handles pod creation" });
   }
   const namespace = request["namespace"];
   if (typeof namespace !== "string" || !DNS_LABEL.test(namespace)) {
-    return review(uid, { kind: "deny", reason: "request.namespace is missing or not a namespace name" });
+    return decided(uid, { kind: "deny", reason: "request.namespace is missing or not a namespace name" });
   }
   const pod = request["object"];
   const started = performance.now();
@@ -103,5 +124,5 @@ export async function handleReview(body: string, deps: ReviewDeps): Promise<Http
     reason: decision.kind === "deny" ? `: ${redact(decision.reason)}` : "",
     ms: Math.round(performance.now() - started),
   });
-  return review(uid, decision);
+  return decided(uid, decision);
 }

@@ -117,3 +117,17 @@ Deno.test("review: an API failure is a denial naming it, never a throw", async (
   assertEquals(r.allowed, false);
   assertMatch(r.status.message, /could not resolve the pod's volumes: connect ECONNREFUSED/);
 });
+
+Deno.test("review: every answer is counted once by its result", async () => {
+  const { deps } = setup();
+  const results: string[] = [];
+  const counted = { ...deps, answered: (r: string) => results.push(r) };
+  await handleReview("{not json", counted);
+  await handleReview(reviewOf(podWith([{ name: "scratch", emptyDir: {} }])), counted);
+  await handleReview(
+    reviewOf(podWith([{ name: "d", persistentVolumeClaim: { claimName: "data" } }])),
+    counted,
+  );
+  await handleReview(reviewOf(podWith([]), { operation: "UPDATE" }), counted);
+  assertEquals(results, ["error", "unchanged", "injected", "denied"]);
+});
