@@ -52,7 +52,6 @@ async function pidsWith(...parts: string[]): Promise<number[]> {
 export class BenchDriver {
   private controller!: Served;
   private node!: Served;
-  private log!: Deno.FsFile;
   private seq = 0;
 
   private constructor(readonly dir: string, readonly secrets: Record<string, string>) {}
@@ -65,13 +64,22 @@ export class BenchDriver {
       storage: "file",
       bucket: `${dir}/bucket/`,
     });
-    d.log = await Deno.open(`${dir}/driver.log`, { create: true, append: true });
     d.controller = await d.serve("controller", "Controller", []);
-    d.node = await d.serve("node", "Node", ["--nodeid=bench-node", "--mount-mode=process"]);
+    // BENCH_NODE_DENO_ARGS: extra `deno run` flags for the node plugin alone (--cpu-prof, --inspect).
+    const nodeArgs = Deno.env.get("BENCH_NODE_DENO_ARGS");
+    d.node = await d.serve("node", "Node", ["--nodeid=bench-node", "--mount-mode=process"], "state", {
+      ...(nodeArgs ? { CSI_JFS_DENO_ARGS: nodeArgs } : {}),
+    });
     return d;
   }
 
-  private async serve(mode: string, service: "Controller" | "Node", extra: string[], state = "state") {
+  private async serve(
+    mode: string,
+    service: "Controller" | "Node",
+    extra: string[],
+    state = "state",
+    env: Record<string, string> = {},
+  ) {
     const socket = `${this.dir}/${mode}-${this.seq++}.sock`;
     const proc = new Deno.Command(`${ROOT}/bin/csi-jfs`, {
       args: [
@@ -82,11 +90,17 @@ export class BenchDriver {
         "--log-level=info",
         ...extra,
       ],
+      env,
       stdin: "null",
-      stdout: "null",
+      stdout: "piped",
       stderr: "piped",
     }).spawn();
-    void proc.stderr.pipeTo(this.log.writable, { preventClose: true }).catch(() => {});
+    // Each process drains into its own file: a stderr pipe nobody reads fills up and blocks the
+    // process at its next log line (a writable stream shared by two processes stays locked by one).
+    const log = await Deno.open(`${this.dir}/${mode}-${this.seq - 1}.log`, { create: true, write: true });
+    void proc.stderr.pipeTo(log.writable).catch(() => {});
+    const out = await Deno.open(`${this.dir}/${mode}-${this.seq - 1}.out`, { create: true, write: true });
+    void proc.stdout.pipeTo(out.writable).catch(() => {});
     await waitSocket(socket);
     const clients = connect(socket);
     return {
@@ -259,7 +273,6 @@ export class BenchDriver {
     const mounts = parseMountinfo(await Deno.readTextFile("/proc/self/mountinfo"))
       .map((e) => e.mountPoint).filter((p) => p.startsWith(this.dir)).sort().reverse();
     for (const m of mounts) await sh(`umount -l ${m}`).catch(() => {});
-    this.log.close();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }
