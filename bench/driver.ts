@@ -38,6 +38,23 @@ async function rssOf(pid: number): Promise<number> {
   return kb / 1024;
 }
 
+/** RSS, PSS (shared pages split among their users) and private memory, MiB. */
+export interface Memory {
+  rss: number;
+  pss: number;
+  private: number;
+}
+
+async function memoryOf(pid: number): Promise<Memory> {
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    rss: kb("Rss") / 1024,
+    pss: kb("Pss") / 1024,
+    private: (kb("Private_Clean") + kb("Private_Dirty")) / 1024,
+  };
+}
+
 /** Pids whose command line holds every one of `parts`. */
 async function pidsWith(...parts: string[]): Promise<number[]> {
   const out: number[] = [];
@@ -178,9 +195,34 @@ export class BenchDriver {
     }
   }
 
-  async supervisorRssMiB(): Promise<number> {
+  async supervisorMemory(): Promise<Memory> {
     const [pid] = await pidsWith("--mode=mount-supervisor", `${this.dir}/state/clients/`);
-    return pid === undefined ? NaN : await rssOf(pid);
+    return pid === undefined ? { rss: NaN, pss: NaN, private: NaN } : await memoryOf(pid);
+  }
+
+  /**
+   * The floor of a Deno process's memory: the same runtime with the supervisor's V8 flags,
+   * running an empty timer, after it settled.
+   */
+  async bareDenoMemory(): Promise<Memory> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--v8-flags=--max-semi-space-size=1,--optimize-for-size,--lite-mode",
+        "setTimeout(() => {}, 60_000)",
+      ],
+      env: { DENO_NO_UPDATE_CHECK: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      return await memoryOf(child.pid);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+    }
   }
 
   rssMiB(which: "node" | "controller"): Promise<number> {
