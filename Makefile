@@ -64,7 +64,7 @@ e2e:
 # Speed and memory against the floor (bare bind, bare juicefs mount); not part of `make test`.
 # Counts (defaults): BENCH_RUNS (100), BENCH_STAGE_RUNS (10), BENCH_CREATE_RUNS (50),
 # BENCH_COLD_CREATE_RUNS (= create runs), BENCH_CYCLES (1000), BENCH_LONG_CYCLES (5000),
-# BENCH_CONCURRENT (100), BENCH_DD_MIB (1024), BENCH_DD_ROUNDS (3), BENCH_STARTUP_RUNS (10).
+# BENCH_CONCURRENT (100), BENCH_DD_MIB (1024), BENCH_DD_ROUNDS (5), BENCH_STARTUP_RUNS (10).
 # BENCH_NODE_DENO_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the node plugin.
 bench: tools
 	$(DENO) run -A bench/run.ts

@@ -18,7 +18,7 @@ const CYCLES = env("BENCH_CYCLES", 1000);
 const LONG_CYCLES = env("BENCH_LONG_CYCLES", 5000);
 const CONCURRENT = env("BENCH_CONCURRENT", 100);
 const DD_MIB = env("BENCH_DD_MIB", 1024);
-const DD_ROUNDS = env("BENCH_DD_ROUNDS", 3);
+const DD_ROUNDS = env("BENCH_DD_ROUNDS", 5);
 const STARTUP_RUNS = env("BENCH_STARTUP_RUNS", 10);
 
 const rows: Row[] = [];
