@@ -49,15 +49,22 @@ export function unary<Req, Res>(
     const started = performance.now();
     const req = call.request as Req & { volume_id?: string; name?: string };
     const volume = req.volume_id || req.name || "-";
-    log.debug("{method} request {request}", { method, request: stripSecrets(req) });
+    // Lazy: the masked copy of the request is made only when debug lines are written.
+    log.debug("{method} request {request}", () => ({ method, request: stripSecrets(req) }));
     const { scope, cancel, dispose } = openScope(method, deadlineOf(call));
     if (call.cancelled) cancel();
     call.on?.("cancelled", cancel);
+    // grpc-js emits "cancelled" when the stream closes, answered or not: once the handler is
+    // done the scope is too, and aborting it would only build an error nobody reads.
+    const done = () => {
+      call.removeListener?.("cancelled", cancel);
+      dispose();
+    };
     // A handler that throws before returning a promise is answered like one that rejects.
     Promise.resolve().then(() => {
       if (scope.signal.aborted) throw scope.signal.reason;
       return withCallScope(scope, () => fn(req));
-    }).finally(dispose).then(
+    }).finally(done).then(
       (res) => {
         const ms = Math.round(performance.now() - started);
         log.info("{method} volume={volume} code=OK {ms}ms", { method, volume, code: "OK", ms });
