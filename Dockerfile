@@ -53,8 +53,8 @@ COPY modes/ modes/
 COPY lib/ lib/
 COPY proto/ proto/
 # The same permissions as `make compile` and the bin/csi-jfs launcher.
-RUN deno compile --output /out/csi-jfs --include proto/ \
-      --allow-read --allow-write --allow-env --allow-net --allow-sys --allow-ffi --allow-run main.ts
+RUN deno compile --output /out/csi-jfs --include proto/ --include lib/fs/fs_worker.ts --allow-all \
+      --v8-flags=--max-semi-space-size=1,--optimize-for-size main.ts
 
 FROM base AS compiled
 COPY --from=build /out/csi-jfs /opt/csi-jfs/bin/csi-jfs

@@ -87,8 +87,10 @@ bench-cluster: deno
 	$(DENO) run -A bench/cluster.ts
 
 # deno compile fetches its runtime (denort) from a server; where that is reachable this builds dist/csi-jfs.
+# The worker (lib/fs/fs_worker.ts) is named by URL, so it is included by hand; V8 flags as bin/csi-jfs sets them.
 compile: deno
-	$(DENO) compile --output dist/csi-jfs --include proto/ --allow-all main.ts
+	$(DENO) compile --output dist/csi-jfs --include proto/ --include lib/fs/fs_worker.ts --allow-all \
+	  --v8-flags=--max-semi-space-size=1,--optimize-for-size main.ts
 
 # Every tier; the last line adds up the counts ("test: N passed, N failed").
 test:

@@ -5,6 +5,7 @@ import { openAbsolute, withPathFd } from "../fs/beneath.ts";
 import { fsCall } from "../fs/syscalls.ts";
 import * as libc from "../fs/libc_fs.ts";
 import { ExecMounter, mountAt } from "./mounter.ts";
+import { findMount } from "./mountinfo.ts";
 
 Deno.test({
   name: "ExecMounter: binds fd to fd, read-only keeps nosuid, unmounts only the mount it was shown",
@@ -30,6 +31,8 @@ Deno.test({
         (s) => withPathFd(openAbsolute(dst), (t) => m.bindFd(s, t)),
       );
       assertEquals([entry.device, entry.root, entry.mountPoint], [fs.device, "/vol", dst]);
+      // The hot-path lookup (text search) finds what the full parse finds.
+      assertEquals(await m.mountAt(dst), findMount(await m.list(), dst));
       assertEquals(await Deno.readTextFile(join(dst, "f")), "data");
 
       const roEntry = await withPathFd(
