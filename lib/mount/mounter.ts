@@ -1,9 +1,9 @@
 import type { CommandRunner } from "../exec.ts";
 import { failedPrecondition } from "../errors.ts";
-import { openAbsolute, type PathFd } from "../fs/beneath.ts";
+import { openAbsolute, openAbsoluteWithStat, type PathFd } from "../fs/beneath.ts";
 import { fsCall } from "../fs/syscalls.ts";
 import * as libc from "../fs/libc_fs.ts";
-import { findMount, findMountIn, type MountEntry, parseMountinfo } from "./mountinfo.ts";
+import { findMount, findMountByIdIn, findMountIn, type MountEntry, parseMountinfo } from "./mountinfo.ts";
 import { type ProbeHealth, type ProbeOptions, probeStat } from "./stat_probe.ts";
 
 /** "hung": the path's file system did not answer in time (a stopped or overloaded FUSE client). */
@@ -95,6 +95,11 @@ export class ExecMounter implements Mounter {
     return findMountIn(await Deno.readTextFile(this.mountinfoPath), path);
   }
 
+  /** The entry with mount id `id`, found in the table's text without parsing all of it. */
+  private async mountById(id: number): Promise<MountEntry | undefined> {
+    return findMountByIdIn(await Deno.readTextFile(this.mountinfoPath), id);
+  }
+
   async bindFd(source: PathFd, target: PathFd, opts: BindOptions = {}): Promise<MountEntry> {
     const before = (await target.stat()).mountId;
     const r = await fsCall("mount", [source.procPath, target.procPath, "", libc.MS_BIND], {
@@ -103,10 +108,10 @@ export class ExecMounter implements Mounter {
     if (r.ret !== 0) throw mountError("bind mount on", target.path, r.errno);
     // The new mount is on top at the target's path: reach it (the old fd still names the
     // directory underneath) and make sure it is the one just made.
-    const top = await openAbsolute(target.path, { field: "target" });
+    const { dir: top, stat } = await openAbsoluteWithStat(target.path, { field: "target" });
     try {
-      const id = (await top.stat()).mountId;
-      const entry = (await this.list()).find((e) => e.id === id);
+      const id = stat.mountId;
+      const entry = await this.mountById(id);
       if (!entry || id === before || entry.mountPoint !== target.path) {
         throw failedPrecondition(`the bind at ${target.path} could not be found again in the mount table`);
       }
@@ -124,7 +129,7 @@ export class ExecMounter implements Mounter {
           await fsCall("umount2", [top.procPath, libc.MNT_DETACH]).catch(() => {});
           throw mountError("remount read-only", target.path, ro.errno);
         }
-        return (await this.list()).find((e) => e.id === id) ?? entry;
+        return (await this.mountById(id)) ?? entry;
       }
       return entry;
     } finally {
@@ -133,9 +138,9 @@ export class ExecMounter implements Mounter {
   }
 
   async openMount(path: string, expected: MountEntry, field: string): Promise<PathFd> {
-    const fd = await openAbsolute(path, { field });
+    const { dir: fd, stat } = await openAbsoluteWithStat(path, { field });
     try {
-      const id = (await fd.stat()).mountId;
+      const id = stat.mountId;
       if (id !== expected.id) {
         throw failedPrecondition(
           `${field} ${path} no longer reaches the mount ${expected.id} that was checked (it reaches ${id})`,
@@ -149,9 +154,9 @@ export class ExecMounter implements Mounter {
   }
 
   async unmountChecked(path: string, expected: MountEntry, opts: { lazy?: boolean } = {}): Promise<void> {
-    const top = await openAbsolute(path, { field: "mount point" });
+    const { dir: top, stat } = await openAbsoluteWithStat(path, { field: "mount point" });
     try {
-      const id = (await top.stat()).mountId;
+      const id = stat.mountId;
       if (id !== expected.id) {
         throw failedPrecondition(
           `${path} no longer reaches the mount ${expected.id} that was checked (it reaches ${id}); nothing unmounted`,

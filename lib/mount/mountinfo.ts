@@ -47,6 +47,17 @@ export function findMountIn(text: string, path: string): MountEntry | undefined 
   return found;
 }
 
+/** The entry with mount id `id`, straight from the table's text (the id opens its line). */
+export function findMountByIdIn(text: string, id: number): MountEntry | undefined {
+  const head = `${id} `;
+  const at = text.startsWith(head) ? 0 : text.indexOf(`\n${head}`);
+  if (at < 0) return undefined;
+  const start = at === 0 ? 0 : at + 1;
+  const end = text.indexOf("\n", start);
+  const e = parseLine(text.slice(start, end < 0 ? text.length : end));
+  return e?.id === id ? e : undefined;
+}
+
 function parseLine(line: string): MountEntry | undefined {
   if (!line.trim()) return undefined;
   const sep = line.indexOf(" - ");
