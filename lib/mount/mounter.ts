@@ -3,7 +3,14 @@ import { failedPrecondition } from "../errors.ts";
 import { openAbsolute, openAbsoluteWithStat, type PathFd } from "../fs/beneath.ts";
 import { fsCall } from "../fs/syscalls.ts";
 import * as libc from "../fs/libc_fs.ts";
-import { findMount, findMountByIdIn, findMountIn, type MountEntry, parseMountinfo } from "./mountinfo.ts";
+import {
+  findMount,
+  findMountByIdIn,
+  findMountIn,
+  type MountEntry,
+  MountTable,
+  parseMountinfo,
+} from "./mountinfo.ts";
 import { type ProbeHealth, type ProbeOptions, probeStat } from "./stat_probe.ts";
 
 /** "hung": the path's file system did not answer in time (a stopped or overloaded FUSE client). */
@@ -18,6 +25,8 @@ export interface Mounter {
   list(): Promise<MountEntry[]>;
   /** The topmost entry at `path`; a mounter that can find it faster than list() does. */
   mountAt?(path: string): Promise<MountEntry | undefined>;
+  /** One read of the table for several lookups; a mounter that can do better than list(). */
+  table?(): Promise<MountTable>;
   /**
    * Bind-mounts the directory open at `source` onto the one open at `target` (mount(2) on
    * their /proc/self/fd paths: exactly those directories, whatever their paths hold now) and
@@ -88,6 +97,11 @@ export class ExecMounter implements Mounter {
   /** The mount table (procfs, never a FUSE path: this read cannot hang on a client). */
   async list(): Promise<MountEntry[]> {
     return parseMountinfo(await Deno.readTextFile(this.mountinfoPath));
+  }
+
+  /** One read of the table, parsed only if its caller needs every entry. */
+  async table(): Promise<MountTable> {
+    return MountTable.fromText(await Deno.readTextFile(this.mountinfoPath));
   }
 
   /** The topmost entry at `path`, found in the table's text without parsing all of it (hot path). */
@@ -203,4 +217,9 @@ export class ExecMounter implements Mounter {
 
 export async function mountAt(m: Mounter, path: string): Promise<MountEntry | undefined> {
   return m.mountAt ? await m.mountAt(path) : findMount(await m.list(), path);
+}
+
+/** One read of `m`'s mount table for the lookups of one call (lib/mount/mountinfo.ts MountTable). */
+export async function readTable(m: Mounter): Promise<MountTable> {
+  return m.table ? await m.table() : MountTable.fromEntries(await m.list());
 }
