@@ -13,6 +13,7 @@ import { decodeVolumeId } from "../volume_id.ts";
 import { settingsFromSecrets } from "../juicefs/settings.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
 import {
+  checkedTargetKind,
   checkMountTarget,
   checkNameLengths,
   echo,
@@ -21,7 +22,6 @@ import {
   requiredPath,
   volumeSubdir,
 } from "./node_paths.ts";
-import { pathKind } from "../mount/paths.ts";
 import { clientKey, clientUseFrom, type MountBackend } from "../clients/backend.ts";
 import { mountPodSettings } from "../clients/pod_settings.ts";
 import { mountAt, type Mounter, readTable } from "../mount/mounter.ts";
@@ -171,8 +171,8 @@ export class NodeService {
     const id = required(req.volume_id, "volume_id");
     const staging = requiredPath(req.staging_target_path, "staging_target_path");
     await this.volumes.exclusive(id, `volume ${echo(id)}`, async () => {
-      if ((await pathKind(staging)) === "other") return; // a file is nothing we staged: leave it
-      await checkMountTarget(staging, "staging_target_path");
+      // A file is nothing we staged: leave it.
+      if ((await checkedTargetKind(staging, "staging_target_path")) === "other") return;
       const entry = await mountAt(this.d.mounter, staging);
       if (entry) {
         const broken = (await this.d.mounter.health(staging)) === "corrupted";
@@ -264,8 +264,8 @@ export class NodeService {
     const id = required(req.volume_id, "volume_id");
     const target = requiredPath(req.target_path, "target_path");
     await this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
-      if ((await pathKind(target)) === "other") return; // a file is nothing we published: leave it
-      await checkMountTarget(target, "target_path");
+      // A file is nothing we published: leave it.
+      if ((await checkedTargetKind(target, "target_path")) === "other") return;
       const table = await readTable(this.d.mounter);
       const clients = await this.clients(table);
       // Stacked binds (a retried publish racing an unpublish) all come off, each checked.

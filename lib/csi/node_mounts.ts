@@ -71,7 +71,7 @@ export class NodeMounts {
   }): Promise<MountEntry> {
     const entry = await withPathFd(p.source(), (src) =>
       withPathFd(
-        openAbsolute(p.mountPoint, { field: p.field, create: { mode: MOUNT_DIR_MODE } }),
+        openAbsolute(p.mountPoint, { field: p.field, create: { mode: MOUNT_DIR_MODE }, withStat: true }),
         (dst) => this.mounter.bindFd(src, dst, p.readOnly ? { readOnly: true } : {}),
       ));
     if (entry.device !== p.want.device || entry.root !== p.want.root) {

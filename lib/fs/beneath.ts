@@ -28,6 +28,7 @@
 import { type CodedError, failedPrecondition, invalidArgument, notFound } from "../errors.ts";
 import * as libc from "./libc_fs.ts";
 import { type CallOptions, fsCall } from "./syscalls.ts";
+import type { Reply } from "./fs_worker.ts";
 import { FD_STAT_FLAGS } from "./fs_sequences.ts";
 
 export interface FdStat {
@@ -48,6 +49,11 @@ export interface PathFd {
   readonly path: string;
   /** `/proc/self/fd/N`: names exactly this directory to path-taking syscalls. */
   readonly procPath: string;
+  /**
+   * The stat taken when it was opened, if it was (openAbsoluteWithStat, `opts.withStat`). Its
+   * dev, ino and mount id are the fd's for good; mode and owners may have changed since.
+   */
+  readonly openedStat?: FdStat | undefined;
   stat(opts?: CallOptions): Promise<FdStat>;
   chmod(mode: number, opts?: CallOptions): Promise<void>;
   close(): void;
@@ -64,6 +70,8 @@ export interface OpenOptions extends CallOptions {
   notDir?: "failed-precondition" | "not-found";
   /** Refuse to cross into another mount below the start. */
   sameMount?: boolean;
+  /** Stat the directory in the same worker message (PathFd.openedStat). */
+  withStat?: boolean;
 }
 
 export const NAME_MAX = 255;
@@ -100,7 +108,7 @@ class OpenedDir implements PathFd {
   private closed = false;
   readonly procPath: string;
 
-  constructor(readonly fd: number, readonly path: string) {
+  constructor(readonly fd: number, readonly path: string, readonly openedStat?: FdStat) {
     this.procPath = `/proc/self/fd/${fd}`;
   }
 
@@ -152,8 +160,13 @@ async function openPath(
     const call = r.failed ?? "open";
     throw errnoError(r.errno, path, call === "open" || call === "mkdir" ? opts : {}, call);
   }
-  const dir = new OpenedDir(r.ret, path);
-  return r.stat ? { dir, stat: { ...r.stat, isDirectory: (r.stat.mode & S_IFMT) === S_IFDIR } } : { dir };
+  return openedFrom(r, path);
+}
+
+/** The PathFd of a worker's reply that opened `path` (with its stat if the reply has one). */
+export function openedFrom(r: Reply, path: string): { dir: PathFd; stat?: FdStat } {
+  const stat = r.stat ? { ...r.stat, isDirectory: (r.stat.mode & S_IFMT) === S_IFDIR } : undefined;
+  return stat ? { dir: new OpenedDir(r.ret, path, stat), stat } : { dir: new OpenedDir(r.ret, path) };
 }
 
 /**
@@ -168,7 +181,7 @@ export async function openBeneath(root: PathFd, rel: string, opts: OpenOptions =
 
 /** Opens an absolute path from "/" (see the file header). */
 export async function openAbsolute(path: string, opts: OpenOptions = {}): Promise<PathFd> {
-  return (await openAbsoluteStat(path, opts, false)).dir;
+  return (await openAbsoluteStat(path, opts, opts.withStat ?? false)).dir;
 }
 
 /**

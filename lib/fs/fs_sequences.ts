@@ -21,7 +21,7 @@ const EAGAIN_RETRIES = 16;
 export const FD_STAT_FLAGS = libc.AT_EMPTY_PATH | libc.AT_STATX_DONT_SYNC;
 
 /** The call of a sequence that failed, for the caller's message ("mkdir /x: ..."). */
-export type FailedCall = "open" | "mkdir" | "chmod" | "stat";
+export type FailedCall = "open" | "mkdir" | "chmod" | "stat" | "mount";
 
 export interface OpenOutcome extends libc.Outcome {
   /** Which call failed (with ret -1); unset on success. */
@@ -139,4 +139,20 @@ function parentOf(p: string): string {
   const trimmed = p.replace(/\/+$/, "");
   const at = trimmed.lastIndexOf("/");
   return at <= 0 ? "/" : trimmed.slice(0, at);
+}
+
+/**
+ * mount(2) of `source` on `target` (their /proc/self/fd paths), then, if it worked, the mount now
+ * on top at `path` opened from "/" and stat'ed: what a bind does to find and check its new mount.
+ */
+export function mountThenOpen(source: string, target: string, flags: number, path: string): OpenOutcome {
+  const m = libc.mount(source, target, "", flags);
+  if (m.ret !== 0) return { ret: -1, errno: m.errno, failed: "mount" };
+  return openPath({
+    dirfd: libc.AT_FDCWD,
+    rel: path.replace(/^\/+/, ""),
+    sameMount: false,
+    createMode: -1,
+    stat: true,
+  });
 }

@@ -7,7 +7,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import * as libc from "./libc_fs.ts";
-import { type FailedCall, linkFree, openPath } from "./fs_sequences.ts";
+import { type FailedCall, linkFree, mountThenOpen, openPath } from "./fs_sequences.ts";
 
 /** One syscall each, or a sequence of lib/fs/fs_sequences.ts ("openPath", "statLinks"). */
 export type Op =
@@ -20,6 +20,7 @@ export type Op =
   | "renameat2"
   | "close"
   | "openPath"
+  | "mountThenOpen"
   | "statLinks";
 
 export interface Request {
@@ -67,6 +68,9 @@ function run(op: Op, a: Request["args"]): Omit<Reply, "id"> {
         createMode: n(a[3]),
         stat: a[4] === 1,
       });
+    case "mountThenOpen":
+      // [source, target, flags, path]
+      return mountThenOpen(s(a[0]), s(a[1]), n(a[2]), s(a[3]));
     case "statLinks": {
       // [path]: statx of the path itself (no link followed, DONT_SYNC), and, unless it is a
       // link, whether the way to it is free of links: the two checks of a mount target.

@@ -1,6 +1,6 @@
 import type { CommandRunner } from "../exec.ts";
 import { failedPrecondition } from "../errors.ts";
-import { openAbsolute, openAbsoluteWithStat, type PathFd } from "../fs/beneath.ts";
+import { errnoError, openAbsolute, openAbsoluteWithStat, openedFrom, type PathFd } from "../fs/beneath.ts";
 import { fsCall } from "../fs/syscalls.ts";
 import * as libc from "../fs/libc_fs.ts";
 import {
@@ -115,16 +115,18 @@ export class ExecMounter implements Mounter {
   }
 
   async bindFd(source: PathFd, target: PathFd, opts: BindOptions = {}): Promise<MountEntry> {
-    const before = (await target.stat()).mountId;
-    const r = await fsCall("mount", [source.procPath, target.procPath, "", libc.MS_BIND], {
+    const before = (target.openedStat ?? await target.stat()).mountId;
+    // The bind, then the new mount on top at the target's path reached (the old fd still names
+    // the directory underneath) and stat'ed, in one worker message; then checked to be the one
+    // just made.
+    const r = await fsCall("mountThenOpen", [source.procPath, target.procPath, libc.MS_BIND, target.path], {
       what: `bind ${source.path} on ${target.path}`,
     });
-    if (r.ret !== 0) throw mountError("bind mount on", target.path, r.errno);
-    // The new mount is on top at the target's path: reach it (the old fd still names the
-    // directory underneath) and make sure it is the one just made.
-    const { dir: top, stat } = await openAbsoluteWithStat(target.path, { field: "target" });
+    if (r.ret < 0 && r.failed === "mount") throw mountError("bind mount on", target.path, r.errno);
+    if (r.ret < 0) throw errnoError(r.errno, target.path, { field: "target" }, r.failed ?? "open");
+    const { dir: top, stat } = openedFrom(r, target.path);
     try {
-      const id = stat.mountId;
+      const id = stat?.mountId ?? 0;
       const entry = await this.mountById(id);
       if (!entry || id === before || entry.mountPoint !== target.path) {
         throw failedPrecondition(`the bind at ${target.path} could not be found again in the mount table`);
