@@ -175,7 +175,8 @@ export class NodeService {
       if ((await checkedTargetKind(staging, "staging_target_path")) === "other") return;
       const entry = await mountAt(this.d.mounter, staging);
       if (entry) {
-        const broken = (await this.d.mounter.health(staging)) === "corrupted";
+        const health = await this.d.mounter.health(staging);
+        const broken = health === "corrupted";
         this.mounts.checkOwned({
           entry,
           path: staging,
@@ -185,7 +186,9 @@ export class NodeService {
           clients: await this.clients(),
           broken,
         });
-        await this.d.mounter.unmountChecked(staging, entry, { lazy: broken });
+        // "hung": the probe's own stat stays in the kernel on this mount until the client answers,
+        // so a plain unmount is EBUSY; exactly the checked mount is detached instead.
+        await this.d.mounter.unmountChecked(staging, entry, { lazy: broken || health === "hung" });
       }
       await this.mounts.forget(staging);
       await removeMountDir(staging);
@@ -274,7 +277,8 @@ export class NodeService {
         entry;
         entry = await mountAt(this.d.mounter, target)
       ) {
-        const broken = (await this.d.mounter.health(target)) === "corrupted";
+        const health = await this.d.mounter.health(target);
+        const broken = health === "corrupted";
         this.mounts.checkOwned({
           entry,
           path: target,
@@ -284,7 +288,8 @@ export class NodeService {
           clients,
           broken,
         });
-        await this.d.mounter.unmountChecked(target, entry, { lazy: broken });
+        // "hung": as in NodeUnstageVolume, the probe's stuck stat holds the mount (EBUSY).
+        await this.d.mounter.unmountChecked(target, entry, { lazy: broken || health === "hung" });
         await this.mounts.forget(target);
       }
       await removeMountDir(target);
