@@ -26,10 +26,13 @@ DENO_BIN="$("$REPO/hack/install-tools.sh" deno)/deno"
 cleanup() {
   local rc=$? leaks=0
   trap - EXIT
-  if [ -n "$deployed" ] && running kube-apiserver; then
-    phase "removing the test namespace and the driver"
+  if running kube-apiserver; then
+    phase "removing the test namespace"
     kubectl_admin delete namespace "$TEST_NS" --ignore-not-found --wait=true --timeout=180s >/dev/null 2>&1 ||
       log "the test namespace did not go away in 180s"
+  fi
+  if [ -n "$deployed" ] && running kube-apiserver; then
+    phase "removing the driver"
     # The namespace took its claims along; let the driver delete their volumes while it runs.
     wait_pvs_gone || log "some PersistentVolumes of jfs.csi.dev were not deleted"
     kubectl_admin delete -k "$REPO/tests/e2e/overlay" --ignore-not-found --wait=true --timeout=180s >/dev/null 2>&1 ||
