@@ -68,14 +68,14 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
 }
 
-export function pvc(namespace: string, name: string, size: string): Obj {
+export function pvc(namespace: string, name: string, size: string, storageClass = STORAGE_CLASS): Obj {
   return {
     apiVersion: "v1",
     kind: "PersistentVolumeClaim",
     metadata: { namespace, name },
     spec: {
       accessModes: ["ReadWriteMany"],
-      storageClassName: STORAGE_CLASS,
+      storageClassName: storageClass,
       resources: { requests: { storage: size } },
     },
   };

@@ -9,6 +9,13 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$REPO/hack/cluster/lib.sh"
 E2E_DATA=/var/lib/csi-jfs-e2e  # the Secret's metaurl and bucket live here (overlay/juicefs-e2e.yaml)
 TEST_NS=csi-jfs-e2e
+# Mount Pods where deploy/ runs them (the node DaemonSet says --mount-mode=pod), else the
+# JuiceFS clients as the node plugin's child processes.
+if grep -q -- '--mount-mode=pod' "$REPO/deploy/node.yaml"; then
+  MOUNT_MODE=pod OVERLAY="$REPO/tests/e2e/overlay"
+else
+  MOUNT_MODE=process OVERLAY="$REPO/tests/e2e/overlay-process"
+fi
 started_cluster=
 deployed=
 summary=
@@ -35,7 +42,8 @@ cleanup() {
     phase "removing the driver"
     # The namespace took its claims along; let the driver delete their volumes while it runs.
     wait_pvs_gone || log "some PersistentVolumes of jfs.csi.dev were not deleted"
-    kubectl_admin delete -k "$REPO/tests/e2e/overlay" --ignore-not-found --wait=true --timeout=180s >/dev/null 2>&1 ||
+    kubectl_admin delete storageclass -l jfs.csi.dev/e2e=true --ignore-not-found >/dev/null 2>&1 || true
+    kubectl_admin delete -k "$OVERLAY" --ignore-not-found --wait=true --timeout=180s >/dev/null 2>&1 ||
       log "the driver's objects did not all go away in 180s"
     kubectl_admin -n csi-jfs wait --for=delete pod --all --timeout=120s >/dev/null 2>&1 || true
     phase "checking for leaks"
@@ -97,17 +105,18 @@ else
 fi
 
 if [ -n "$driver_ready" ]; then
-  phase "deploying tests/e2e/overlay"
+  phase "deploying ${OVERLAY#"$REPO/"} (--mount-mode=$MOUNT_MODE)"
   if kubectl_admin get namespace csi-jfs >/dev/null 2>&1; then
     log "removing what an earlier run left deployed"
     kubectl_admin delete namespace "$TEST_NS" --ignore-not-found --wait=true --timeout=180s >/dev/null
     wait_pvs_gone || log "some PersistentVolumes of jfs.csi.dev were not deleted"
-    kubectl_admin delete -k "$REPO/tests/e2e/overlay" --ignore-not-found --wait=true --timeout=180s >/dev/null
+    kubectl_admin delete storageclass -l jfs.csi.dev/e2e=true --ignore-not-found >/dev/null
+    kubectl_admin delete -k "$OVERLAY" --ignore-not-found --wait=true --timeout=180s >/dev/null
     kubectl_admin -n csi-jfs wait --for=delete pod --all --timeout=120s >/dev/null 2>&1 || true
   fi
   rm -rf "$E2E_DATA" && mkdir -p "$E2E_DATA/bucket"
   deployed=1
-  kubectl_admin apply -k "$REPO/tests/e2e/overlay" >/dev/null
+  kubectl_admin apply -k "$OVERLAY" >/dev/null
   if ! kubectl_admin -n csi-jfs rollout status deployment/csi-jfs-controller --timeout=180s ||
     ! kubectl_admin -n csi-jfs rollout status daemonset/csi-jfs-node --timeout=180s; then
     kubectl_admin -n csi-jfs get pods -o wide >&2 || true
@@ -121,8 +130,10 @@ fi
 
 phase "suite"
 set +e
+# Every secret value the suite makes carries this mark; no_secrets_test.ts looks for it.
 E2E_DRIVER_DEPLOYED=${driver_ready:+1} KUBECTL="$K8S_BIN/kubectl" KUBECONFIG="$KUBECONFIG_ADMIN" \
-  E2E_NODE_NAME="$NODE_NAME" E2E_META_DB="$E2E_DATA/meta.db" \
+  E2E_NODE_NAME="$NODE_NAME" E2E_META_DB="$E2E_DATA/meta.db" E2E_MOUNT_MODE="$MOUNT_MODE" \
+  E2E_SECRET_MARK="e2e-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   "$DENO_BIN" test -A --no-check=remote "$REPO/tests/e2e/" 2>&1 | tee "$LOGS/e2e-suite.log"
 suite_rc=${PIPESTATUS[0]}
 set -e
