@@ -18,10 +18,12 @@ if (podModeIgnored && Deno.env.get("E2E_DRIVER_DEPLOYED") === "1") {
   );
 }
 
-/** Extra StorageClass parameters every e2e class needs in pod mode (E2E_MOUNT_POD_PARAMS, JSON). */
-export const MOUNT_POD_PARAMS: Record<string, string> = JSON.parse(
-  Deno.env.get("E2E_MOUNT_POD_PARAMS") || "{}",
-);
+/** In pod mode the test file system's files (sqlite3 and the bucket, on the host) must be seen
+ * by the Mount Pods: the cache directory is the host path they get, at the same path. As in
+ * tests/e2e/overlay/juicefs-e2e.yaml. */
+export const MOUNT_POD_PARAMS: Record<string, string> = MOUNT_MODE === "pod"
+  ? { mountCacheDir: "/var/lib/csi-jfs-e2e" }
+  : {};
 
 // One mark per run (tests/e2e/run.sh sets it) in every secret value the suite makes, so that
 // no_secrets_test.ts can look for all of them at once.
