@@ -26,10 +26,15 @@ import {
   MountPodWatch,
   ownedSecrets,
   podModeIgnored as ignore,
+  podModeSkipReason,
   secretValue,
   storageClass,
   waitMountPodsGone,
 } from "./mount_pods.ts";
+
+if (ignore) {
+  console.log(`Mount Pod cases (here and in mount_pod_survival_test.ts) skipped: ${podModeSkipReason}`);
+}
 
 const NS = "csi-jfs-e2e";
 const SC_A = "e2e-mp-a";

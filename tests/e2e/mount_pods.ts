@@ -11,12 +11,10 @@ export const E2E_LABEL = "jfs.csi.dev/e2e";
 /** The node plugin's --mount-mode, as tests/e2e/run.sh read it from the deployed DaemonSet. */
 export const MOUNT_MODE = Deno.env.get("E2E_MOUNT_MODE") ?? "";
 export const podModeIgnored = Deno.env.get("E2E_DRIVER_DEPLOYED") !== "1" || MOUNT_MODE !== "pod";
-if (podModeIgnored && Deno.env.get("E2E_DRIVER_DEPLOYED") === "1") {
-  console.log(
-    `Mount Pod cases skipped: the node plugin runs --mount-mode=${MOUNT_MODE || "?"} ` +
-      "(deploy/ does not default to --mount-mode=pod in this tree)",
-  );
-}
+/** Why the Mount Pod cases are skipped, printed once by mount_pod_sharing_test.ts. */
+export const podModeSkipReason = Deno.env.get("E2E_DRIVER_DEPLOYED") !== "1"
+  ? "the driver is not deployed"
+  : `the node plugin runs --mount-mode=${MOUNT_MODE || "?"} (deploy/node.yaml does not say --mount-mode=pod)`;
 
 /** In pod mode the test file system's files (sqlite3 and the bucket, on the host) must be seen
  * by the Mount Pods: the cache directory is the host path they get, at the same path. As in

@@ -80,7 +80,7 @@ check_leaks() {
   m=$(awk -v a="$KUBELET_ROOT/plugins/kubernetes.io/csi/" 'index($5, a) == 1 {print $5}' /proc/self/mountinfo)
   [ -z "$m" ] || { log "LEAK: CSI staging mounts: $(echo $m)"; bad=1; }
   p=$(cat /sys/fs/cgroup/pids/kubepods/*/*/*/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/*/cgroup.procs 2>/dev/null |
-    while read -r pid; do tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -E 'juicefs|csi-jfs|deno' | sed "s/^/$pid: /"; done)
+    while read -r pid; do tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -E 'juicefs|csi-jfs|deno' | sed "s/^/$pid: /"; done)
   [ -z "$p" ] || { log "LEAK: driver processes after its pods were deleted:"; echo "$p" >&2; bad=1; }
   return $bad
 }
