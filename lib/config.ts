@@ -22,6 +22,14 @@ export interface Config {
   fdSocket?: string;
   fdKeeper?: string;
   keepMountOnTerm?: boolean;
+  /** Pod mode: how long a stage waits for its Mount Pod to serve the file system. */
+  mountTimeoutMs: number;
+  /** Pod mode: the Mount Pods' image (default: the node plugin's own, read from its pod). */
+  mountImage?: string;
+  /** Pod mode: the driver's namespace (default: env POD_NAMESPACE). */
+  namespace?: string;
+  /** A kubeconfig for running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
 }
 
 /** A bad command line: main prints the message on one line and exits 2. */
@@ -65,6 +73,27 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "keep an unused client this long before stopping it (e.g. 30s)",
     modes: ["node"],
     default: "0s",
+  },
+  "mount-timeout": {
+    type: "string",
+    help: "pod mode: how long a stage waits for its Mount Pod to serve the file system",
+    modes: ["node"],
+    default: "60s",
+  },
+  "mount-image": {
+    type: "string",
+    help: "pod mode: image of the Mount Pods (default: this pod's own image)",
+    modes: ["node"],
+  },
+  namespace: {
+    type: "string",
+    help: "pod mode: namespace of the Mount Pods and their Secrets (default: env POD_NAMESPACE)",
+    modes: ["node"],
+  },
+  kubeconfig: {
+    type: "string",
+    help: "kubeconfig file when running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+    modes: ["node", "sidecar-injector"],
   },
   "admin-idle-timeout": {
     type: "string",
@@ -170,6 +199,10 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     juicefs: str("juicefs"),
     clientReleaseDelayMs: parseDuration(str("client-release-delay"), "client-release-delay"),
     adminIdleTimeoutMs: parseDuration(str("admin-idle-timeout"), "admin-idle-timeout"),
+    mountTimeoutMs: parseDuration(str("mount-timeout"), "mount-timeout"),
+    ...(opt("mount-image") ? { mountImage: opt("mount-image") as string } : {}),
+    ...(opt("namespace") ? { namespace: opt("namespace") as string } : {}),
+    ...(opt("kubeconfig") ? { kubeconfig: opt("kubeconfig") as string } : {}),
     ...(opt("settings-file") ? { settingsFile: opt("settings-file") as string } : {}),
     ...(opt("log-file") ? { logFile: opt("log-file") as string } : {}),
     ...(opt("fd-socket") ? { fdSocket: opt("fd-socket") as string } : {}),
@@ -181,6 +214,14 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
   }
   if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(config.driverName) || !config.driverName.includes(".")) {
     throw new UsageError(`--driver-name: "${config.driverName}" is not a DNS-style name like jfs.csi.dev`);
+  }
+  if (config.mountTimeoutMs < 1000) {
+    throw new UsageError(
+      `--mount-timeout: ${config.mountTimeoutMs}ms is too short to start a pod (1s at least)`,
+    );
+  }
+  if (config.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(config.namespace)) {
+    throw new UsageError(`--namespace: "${config.namespace}" is not a namespace name`);
   }
   if (!config.nodeId || config.nodeId.length > 256) {
     throw new UsageError(`--nodeid: "${config.nodeId}" is empty or too long`);

@@ -77,3 +77,42 @@ Deno.test("parseConfig: the mount-supervisor's fd keeper flags", () => {
     }
   }
 });
+
+Deno.test("parseConfig: pod mode flags", () => {
+  const p = parseConfig([
+    "--mode=node",
+    "--mount-mode=pod",
+    "--mount-timeout=90s",
+    "--mount-image=reg/csi-jfs:1",
+    "--namespace=csi-jfs",
+    "--kubeconfig=/root/.kube/config",
+  ], host);
+  assert(p.kind === "run");
+  assertEquals(
+    [
+      p.config.mountMode,
+      p.config.mountTimeoutMs,
+      p.config.mountImage,
+      p.config.namespace,
+      p.config.kubeconfig,
+    ],
+    ["pod", 90_000, "reg/csi-jfs:1", "csi-jfs", "/root/.kube/config"],
+  );
+  const d = parseConfig(["--mode=node"], host);
+  assert(d.kind === "run");
+  assertEquals(d.config.mountTimeoutMs, 60_000);
+  for (
+    const [argv, re] of [
+      [["--mode=node", "--mount-timeout=0s"], /too short/],
+      [["--mode=node", "--namespace=Bad_NS"], /not a namespace name/],
+      [["--mode=controller", "--mount-image=x"], /does not apply/],
+    ] as Array<[string[], RegExp]>
+  ) {
+    try {
+      parseConfig(argv, host);
+      throw new Error(`accepted ${argv.join(" ")}`);
+    } catch (e) {
+      assert(e instanceof UsageError && re.test(e.message), `${argv.join(" ")}: ${e}`);
+    }
+  }
+});

@@ -5,15 +5,17 @@ import { NodeService } from "../lib/csi/node.ts";
 import { ClientReleaser } from "../lib/clients/releaser.ts";
 import { KeyedLocks } from "../lib/locks.ts";
 import { serveUntilSignal } from "./serve.ts";
-import { mountBackend } from "./backend.ts";
+import { nodeMountBackend } from "./backend.ts";
 
 const SWEEP_EVERY_MS = 5 * 60_000;
 
 /** Serves the node service; clients keep running when it stops, and are adopted when it starts again. */
-export function runNode(config: Config): Promise<number> {
+export async function runNode(config: Config): Promise<number> {
   const runner = new DenoCommandRunner();
   const mounter = new ExecMounter(runner);
-  const backend = mountBackend(config, { runner, mounter });
+  const { backend, start, stop } = await nodeMountBackend(config, { runner, mounter });
+  // Pod mode: the fd keeper listens and the running Mount Pods are adopted before any request.
+  await start();
   const releaser = new ClientReleaser(backend, mounter, config.clientReleaseDelayMs);
   // Clients left by a crash (never mounted, or idle with no volume) are reaped at start and periodically.
   releaser.startSweeping(SWEEP_EVERY_MS);
@@ -24,10 +26,13 @@ export function runNode(config: Config): Promise<number> {
     locks: new KeyedLocks(),
     releaser,
   });
-  return serveUntilSignal(
+  return await serveUntilSignal(
     config,
     runner,
     (csi) => ({ definition: csi.csi.v1.Node.service, impl: node }),
-    () => Promise.resolve(releaser.stop()),
+    async () => {
+      releaser.stop();
+      await stop();
+    },
   );
 }

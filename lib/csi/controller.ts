@@ -102,7 +102,11 @@ export class ControllerService {
       volume: {
         volume_id: encodeVolumeId(ref),
         capacity_bytes: String(capacityBytes),
-        volume_context: { subdir, ...(params.mountOptions ? { mountOptions: params.mountOptions } : {}) },
+        volume_context: {
+          subdir,
+          ...(params.mountOptions ? { mountOptions: params.mountOptions } : {}),
+          ...params.podParams,
+        },
       },
     });
 

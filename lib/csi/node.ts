@@ -21,7 +21,8 @@ import {
   volumeSubdir,
 } from "./node_paths.ts";
 import { isLinkFree, pathKind } from "../mount/paths.ts";
-import { clientKey, type MountBackend } from "../clients/backend.ts";
+import { clientKey, clientUseFrom, type MountBackend } from "../clients/backend.ts";
+import { mountPodSettings } from "../clients/pod_settings.ts";
 import { mountAt, type Mounter } from "../mount/mounter.ts";
 import { isJuiceFs, isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
 import type { KeyedLocks } from "../locks.ts";
@@ -86,6 +87,8 @@ export class NodeService {
     }
     const subdir = volumeSubdir(id, req.volume_context);
     const flags = mountFlags(cap.mount?.mount_flags ?? [], req.volume_context["mountOptions"]);
+    // Mount Pod settings: StorageClass parameters (via CreateVolume) or a static PV's attributes.
+    const podSettings = mountPodSettings(req.volume_context);
     return await this.d.locks.withLock(`stage:${id}`, `volume ${echo(id)}`, async () => {
       await checkMountTarget(staging, "staging_target_path");
       const current = await this.healthyMountAt(staging);
@@ -95,11 +98,11 @@ export class NodeService {
           `staging path ${staging} already holds another mount (${current.source}${current.root})`,
         );
       }
-      const spec = { settings, mountFlags: flags };
+      const spec = { settings, mountFlags: flags, podSettings };
       let clientPath: string | undefined;
       try {
         return await this.d.releaser.guard(clientKey(spec), async () => {
-          const client = await this.d.backend.ensure(spec);
+          const client = await this.d.backend.ensure(spec, clientUseFrom(id, req.volume_context));
           clientPath = client.mountPath;
           const source = subdir ? join(client.mountPath, subdir) : client.mountPath;
           const health = await this.d.mounter.health(source);
@@ -157,6 +160,7 @@ export class NodeService {
         await this.d.mounter.unmount(staging, { lazy: broken });
       }
       await removeMountDir(staging);
+      await this.d.backend.forget?.(id).catch(() => {});
       if (entry) await this.d.releaser.releaseIfUnused(entry.device);
     });
     return {};
