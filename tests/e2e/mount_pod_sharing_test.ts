@@ -21,6 +21,7 @@ import {
   e2eFs,
   fsSecret,
   IDLE,
+  mountPodsServing,
   mountPodsSince,
   mountPodUids,
   MountPodWatch,
@@ -29,6 +30,7 @@ import {
   podModeSkipReason,
   secretValue,
   storageClass,
+  volumeHandle,
   waitMountPodsGone,
 } from "./mount_pods.ts";
 
@@ -201,32 +203,41 @@ Deno.test({
         metaurl: `redis://:${BAD_META_PASSWORD}@127.0.0.1:1/1`,
       }));
       await apply(storageClass(SC_BAD, { stageSecret: "juicefs-e2e-bad-meta", params: DELAY }));
-      const before = await mountPodUids();
       await apply(pvc(NS, "mp-bad", "1Gi", SC_BAD));
       await bound(["mp-bad"]);
+      const handle = await volumeHandle(NS, "mp-bad");
       await apply(appPod(NS, "mp-bad-app", ["mp-bad"], IDLE));
-      const started = Date.now();
-      const ev = await waitFor("an Event on mp-bad-app naming why its volume did not mount", async () => {
-        const list = (await getJson([
-          "-n",
-          NS,
-          "get",
-          "events",
-          "--field-selector",
-          "involvedObject.kind=Pod,involvedObject.name=mp-bad-app",
-        ])).items as Obj[];
-        return list.find((e) =>
-          e.type === "Warning" && /refused|127\.0\.0\.1:1|redis/i.test(e.message ?? "")
-        );
-      }, 60_000);
-      console.log(`after ${((Date.now() - started) / 1000).toFixed(1)} s: ${ev.reason}: ${ev.message}`);
-      assert(!ev.message.includes(BAD_META_PASSWORD), "the Event quotes the metadata password");
-      const made = await mountPodsSince(before);
-      await kubectl(["-n", NS, "delete", "pod", "mp-bad-app", "--wait=true", "--timeout=120s"]);
-      await waitFor("no Mount Pod of the wrong metaurl to be left", async () => {
-        return (await mountPodsSince(before)).length === 0 ? true : undefined;
-      }, 120_000);
-      await waitMountPodsGone(new Set(made.map((p) => p.metadata.uid as string)));
-      await kubectl(["-n", NS, "delete", "pvc", "mp-bad", "--timeout=180s"]);
+      try {
+        await badMountEvent();
+      } finally {
+        // The Mount Pod made for the wrong metaurl goes once nothing wants the volume.
+        const made = new Set((await mountPodsServing(handle)).map((p) => p.metadata.uid as string));
+        await kubectl(["-n", NS, "delete", "pod", "mp-bad-app", "--wait=true", "--timeout=120s"]);
+        await waitFor("no Mount Pod of the wrong metaurl to be left", async () => {
+          return (await mountPodsServing(handle)).length === 0 ? true : undefined;
+        }, 120_000);
+        await waitMountPodsGone(made);
+        await kubectl(["-n", NS, "delete", "pvc", "mp-bad", "--timeout=180s"]);
+      }
     }),
 });
+
+async function badMountEvent(): Promise<void> {
+  const started = Date.now();
+  const ev = await waitFor("an Event on mp-bad-app naming why its volume did not mount", async () => {
+    const list = (await getJson([
+      "-n",
+      NS,
+      "get",
+      "events",
+      "--field-selector",
+      "involvedObject.kind=Pod,involvedObject.name=mp-bad-app",
+    ])).items as Obj[];
+    return list.find((e) => e.type === "Warning" && /refused|127\.0\.0\.1:1|redis/i.test(e.message ?? ""));
+  }, 150_000);
+  const secs = (Date.now() - started) / 1000;
+  console.log(`after ${secs.toFixed(1)} s: ${ev.reason}: ${ev.message}`);
+  assert(!ev.message.includes(BAD_META_PASSWORD), "the Event quotes the metadata password");
+  // Issue 6 asks for the reason on the app pod within 60 s; waiting longer shows how late it is.
+  assert(secs <= 60, `the Event came after ${secs.toFixed(1)} s, not within 60 s`);
+}

@@ -18,12 +18,13 @@ import {
   appPod,
   DRIVER_NS,
   logLines,
-  mountPodsSince,
+  mountPodsServing,
   mountPodUids,
   podModeIgnored as ignore,
   podProcesses,
   storageClass,
   UPTIME,
+  volumeHandle,
 } from "./mount_pods.ts";
 
 const NS = "csi-jfs-e2e";
@@ -93,13 +94,13 @@ Deno.test({
     explain(async () => {
       await apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
       await apply(storageClass(SC, { mountOptions: ["cache-size=32"] }));
-      const before = await mountPodUids();
       await claim("mp-writer");
+      const handle = await volumeHandle(NS, "mp-writer");
       await startPod(appPod(NS, "mp-writer", ["mp-writer"], WRITER));
       await logLines(NS, "mp-writer", /^ok /, 5);
-      const made = await mountPodsSince(before);
-      assertEquals(made.length, 1, `Mount Pods for the writer: ${made.map((p) => p.metadata.name)}`);
-      const mp = made[0]!;
+      const serving = await mountPodsServing(handle);
+      assertEquals(serving.length, 1, `Mount Pods serving ${handle}: ${serving.map((p) => p.metadata.name)}`);
+      const mp = serving[0]!;
 
       const pids = await podProcesses(mp.metadata.uid, "juicefs");
       assert(pids.length > 0, `no juicefs process in Mount Pod ${mp.metadata.name}`);
@@ -112,7 +113,7 @@ Deno.test({
       await kubectl(["-n", DRIVER_NS, "delete", "pod", mp.metadata.name, "--force", "--grace-period=0"]);
       console.log(`deleted Mount Pod ${mp.metadata.name} with --force --grace-period=0`);
       const again = await waitFor("a new Mount Pod for the writer's client", async () => {
-        const now = (await mountPodsSince(before)).filter((p) => p.metadata.uid !== mp.metadata.uid);
+        const now = (await mountPodsServing(handle)).filter((p) => p.metadata.uid !== mp.metadata.uid);
         return now.length === 1 && now[0]!.status?.phase === "Running" ? now[0] : undefined;
       }, 120_000);
       await moreOk("mp-writer", 0, "after the Mount Pod was deleted");

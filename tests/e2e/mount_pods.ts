@@ -92,6 +92,23 @@ export async function mountPodsSince(before: Set<string>): Promise<Obj[]> {
   return (await mountPods()).filter((p) => !before.has(p.metadata.uid));
 }
 
+/** The volume handle of a bound claim's PV. */
+export async function volumeHandle(namespace: string, claim: string): Promise<string> {
+  const c = await getJson(["-n", namespace, "get", "pvc", claim]);
+  const pv = await getJson(["get", "pv", c.spec.volumeName]);
+  return pv.spec.csi.volumeHandle;
+}
+
+/** Mount Pods that say they serve the volume: a `jfs.csi.dev/volume.<hash>` annotation
+ * whose value is its handle (what the README tells users to look for). */
+export async function mountPodsServing(handle: string): Promise<Obj[]> {
+  return (await mountPods()).filter((p) =>
+    Object.entries(p.metadata.annotations ?? {}).some(([k, v]) =>
+      k.startsWith("jfs.csi.dev/volume.") && v === handle
+    )
+  );
+}
+
 export async function mountPodUids(): Promise<Set<string>> {
   return new Set((await mountPods()).map((p) => p.metadata.uid as string));
 }

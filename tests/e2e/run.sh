@@ -11,7 +11,10 @@ E2E_DATA=/var/lib/csi-jfs-e2e  # the Secret's metaurl and bucket live here (over
 TEST_NS=csi-jfs-e2e
 # Mount Pods where deploy/ runs them (the node DaemonSet says --mount-mode=pod), else the
 # JuiceFS clients as the node plugin's child processes.
-if grep -q -- '--mount-mode=pod' "$REPO/deploy/node.yaml"; then
+# E2E_OVERLAY and E2E_MOUNT_MODE together deploy another overlay (while developing one).
+if [ -n "${E2E_OVERLAY:-}" ]; then
+  MOUNT_MODE=${E2E_MOUNT_MODE:?E2E_OVERLAY needs E2E_MOUNT_MODE (pod or process)} OVERLAY=$(cd "$E2E_OVERLAY" && pwd)
+elif grep -q -- '--mount-mode=pod' "$REPO/deploy/node.yaml"; then
   MOUNT_MODE=pod OVERLAY="$REPO/tests/e2e/overlay"
 else
   MOUNT_MODE=process OVERLAY="$REPO/tests/e2e/overlay-process"
