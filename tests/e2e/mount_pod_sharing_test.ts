@@ -78,7 +78,7 @@ async function runApps(pods: Obj[]): Promise<void> {
       const out = await exec(NS, p.metadata.name, [
         "sh",
         "-c",
-        `echo ${p.metadata.name} > ${at}/who && cat ${at}/who`,
+        `echo ${p.metadata.name} > ${at}/written-by-${p.metadata.name} && cat ${at}/written-by-${p.metadata.name}`,
       ]);
       assertEquals(out.trim(), p.metadata.name, `pod ${p.metadata.name} at ${at}`);
     }
@@ -106,6 +106,9 @@ Deno.test({
         appPod(NS, "mp-app-2", ["mp-a1"], IDLE),
         appPod(NS, "mp-app-3", ["mp-a2"], IDLE),
       ]);
+      // Two pods on one claim see one directory.
+      const seen = await exec(NS, "mp-app-2", ["cat", "/data/written-by-mp-app-1"]);
+      assertEquals(seen.trim(), "mp-app-1", "mp-app-2 does not see what mp-app-1 wrote on their claim");
       const made = await mountPodsSince(baseline);
       assertEquals(made.length, 1, `Mount Pods made for ${SC_A}:\n${describe(made)}`);
       const mp = made[0]!;

@@ -64,11 +64,14 @@ while [ ! -e /tmp/stop ]; do
 done
 echo done; while :; do sleep 1; done`;
 
-/** The longest stretch between two successive fsynced writes after `from` (uptime seconds). */
-function longestGap(okLines: string[], from: number): number {
-  const times = okLines.map((l) => Number(l.split(" ")[3])).filter((t) => t >= from);
+/** The longest stretch without a fsynced write that ends in [from, to) (uptime seconds): the
+ * outage the writer saw around an event at `from`. */
+function longestGap(okLines: string[], from: number, to = Infinity): number {
+  const times = okLines.map((l) => Number(l.split(" ")[3]));
   let gap = 0;
-  for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+  for (let i = 1; i < times.length; i++) {
+    if (times[i]! >= from && times[i]! < to) gap = Math.max(gap, times[i]! - times[i - 1]!);
+  }
   return gap;
 }
 
@@ -139,7 +142,7 @@ Deno.test({
       const restarts = pod.status.containerStatuses?.[0]?.restartCount;
       console.log(
         `writer: ${oks.length} files fsynced, ${fails.length} failed writes; longest stall ` +
-          `${longestGap(oks, killedAt).toFixed(2)} s around the kill, ` +
+          `${longestGap(oks, killedAt, deletedAt).toFixed(2)} s around the kill, ` +
           `${longestGap(oks, deletedAt).toFixed(2)} s around the Mount Pod deletion ` +
           `(replacement ${again.metadata.name}), restarts ${restarts}`,
       );
