@@ -26,6 +26,8 @@ export interface Config {
   mountTimeoutMs: number;
   /** Pod mode: the Mount Pods' image (default: the node plugin's own, read from its pod). */
   mountImage?: string;
+  /** Pod mode: the host path of --state-dir, when the node container mounts it elsewhere. */
+  stateHostDir?: string;
   /** Pod mode: the driver's namespace (default: env POD_NAMESPACE). */
   namespace?: string;
   /** A kubeconfig for running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -83,6 +85,11 @@ const FLAGS: Record<string, FlagSpec> = {
   "mount-image": {
     type: "string",
     help: "pod mode: image of the Mount Pods (default: this pod's own image)",
+    modes: ["node"],
+  },
+  "state-host-dir": {
+    type: "string",
+    help: "pod mode: the host path of --state-dir, for the Mount Pods' hostPaths (default: the same path)",
     modes: ["node"],
   },
   namespace: {
@@ -202,6 +209,7 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     mountTimeoutMs: parseDuration(str("mount-timeout"), "mount-timeout"),
     ...(opt("mount-image") ? { mountImage: opt("mount-image") as string } : {}),
     ...(opt("namespace") ? { namespace: opt("namespace") as string } : {}),
+    ...(opt("state-host-dir") ? { stateHostDir: opt("state-host-dir") as string } : {}),
     ...(opt("kubeconfig") ? { kubeconfig: opt("kubeconfig") as string } : {}),
     ...(opt("settings-file") ? { settingsFile: opt("settings-file") as string } : {}),
     ...(opt("log-file") ? { logFile: opt("log-file") as string } : {}),
@@ -219,6 +227,9 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     throw new UsageError(
       `--mount-timeout: ${config.mountTimeoutMs}ms is too short to start a pod (1s at least)`,
     );
+  }
+  if (config.stateHostDir !== undefined && !config.stateHostDir.startsWith("/")) {
+    throw new UsageError(`--state-host-dir: "${config.stateHostDir}" is not an absolute path`);
   }
   if (config.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(config.namespace)) {
     throw new UsageError(`--namespace: "${config.namespace}" is not a namespace name`);

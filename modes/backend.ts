@@ -11,6 +11,7 @@ import { loadKubeConfig, RealKube } from "../lib/kube/real_kube.ts";
 import { EventRecorder } from "../lib/kube/events.ts";
 import type { Kube } from "../lib/kube/kube.ts";
 import { selfCommand } from "./self_command.ts";
+import { messageOf } from "../lib/errors.ts";
 
 function supervisorArgs(config: Config): string[] {
   return [
@@ -52,6 +53,15 @@ async function ownImage(kube: Kube, namespace: string): Promise<string | undefin
   return (containers.find((c) => c.name === "csi-jfs") ?? containers[0])?.image;
 }
 
+/** A kubeconfig that cannot be read is a bad command line: one line, exit 2. */
+function realKube(path: string | undefined): Kube {
+  try {
+    return new RealKube(loadKubeConfig(path));
+  } catch (e) {
+    throw new UsageError(`--mount-mode=pod: ${messageOf(e)}`);
+  }
+}
+
 /** The one place that turns the node's command line into the backend that runs JuiceFS clients. */
 export async function nodeMountBackend(
   config: Config,
@@ -68,7 +78,7 @@ export async function nodeMountBackend(
   if (!namespace) {
     throw new UsageError("--mount-mode=pod needs --namespace or env POD_NAMESPACE (the downward API)");
   }
-  const kube = deps.kube ?? new RealKube(loadKubeConfig(config.kubeconfig));
+  const kube = deps.kube ?? realKube(config.kubeconfig);
   const image = config.mountImage ?? (await ownImage(kube, namespace));
   if (!image) {
     throw new UsageError(
@@ -82,6 +92,7 @@ export async function nodeMountBackend(
     namespace,
     nodeName: config.nodeId,
     stateDir: config.stateDir,
+    ...(config.stateHostDir ? { hostStateDir: config.stateHostDir } : {}),
     image,
     mounter: deps.mounter,
     keeper,

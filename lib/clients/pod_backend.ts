@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { ClientMount, ClientSpec, ClientUse, MountBackend } from "./backend.ts";
 import { clientKey } from "./backend.ts";
 import { mountAt, type Mounter } from "../mount/mounter.ts";
@@ -39,8 +39,10 @@ export interface PodBackendOptions {
   /** The driver's namespace: Mount Pods and their Secrets live there. */
   namespace: string;
   nodeName: string;
-  /** The node plugin's state directory, the same path on the host and in the plugin. */
+  /** The node plugin's state directory (--state-dir). */
   stateDir: string;
+  /** Its path on the host, when the plugin mounts it elsewhere (--state-host-dir). */
+  hostStateDir?: string;
   /** The Mount Pod image when a StorageClass names none. */
   image: string;
   mounter: Mounter;
@@ -98,6 +100,7 @@ export class PodBackend implements MountBackend {
 
   constructor(opts: PodBackendOptions) {
     this.o = {
+      hostStateDir: opts.stateDir,
       readyTimeoutMs: 60_000,
       maxStartFailures: 2,
       supervisorArgs: [],
@@ -197,6 +200,8 @@ export class PodBackend implements MountBackend {
     if (known) return known;
     const clientDir = this.clientDir(key);
     const keeperSocket = this.o.keeper.socketPath(key);
+    const keeperDir = join(keeperSocket, "..");
+    const onHost = (path: string) => join(this.o.hostStateDir, relative(this.o.stateDir, path));
     const template = buildMountPod({
       node: this.o.nodeName,
       namespace: this.o.namespace,
@@ -204,7 +209,10 @@ export class PodBackend implements MountBackend {
       spec,
       defaultImage: this.o.image,
       clientDir,
-      keeperDir: join(keeperSocket, ".."),
+      keeperDir,
+      hostClientDir: onHost(clientDir),
+      hostKeeperDir: onHost(keeperDir),
+      hostCacheDir: join(this.o.hostStateDir, "cache"),
       keeperSocket,
       supervisorArgs: this.o.supervisorArgs,
     });
@@ -273,8 +281,9 @@ export class PodBackend implements MountBackend {
     const mountPath = this.mountPathOf(key);
     // A replacement must be created even while the mount still answers: a force-deleted pod's
     // container may serve for a moment after it left the API.
-    if (!requirePod && (await this.mountLive(key))) return { key, mountPath };
+    // Known (or rebuilt from the spec) even when the mount is live: a later deletion is repaired from it.
     const c = spec ? this.clientFor(key, spec) : this.clients.get(key);
+    if (!requirePod && (await this.mountLive(key))) return { key, mountPath };
     if (!c) throw unavailable(`client ${key}: its settings are unknown; stage the volume again`);
     await this.o.keeper.start(key);
     await this.starter.run(c);

@@ -9,6 +9,7 @@ import { settingsFromSecrets } from "../juicefs/settings.ts";
 import { clientKey, type ClientSpec } from "./backend.ts";
 import { type Keeper, PodBackend, type PodBackendOptions } from "./pod_backend.ts";
 import { mountPodSettings } from "./pod_settings.ts";
+import { ClientReleaser } from "./releaser.ts";
 import { ANNOTATION_KEY, CONTAINER, volumeAnnotation } from "./pod_spec.ts";
 
 const PASSWORD = "pod-pass-7781";
@@ -183,7 +184,7 @@ Deno.test("pod backend: a second backend (another plugin instance) adopts the po
 Deno.test("pod backend: the spec is pinned, privileged, Bidirectional, and holds no secret", async () => {
   await withEnv(async (env) => {
     env.mountOnCreate();
-    const b = env.make({ supervisorArgs: ["--juicefs=/usr/local/bin/juicefs"] });
+    const b = env.make({ supervisorArgs: ["--juicefs=/usr/local/bin/juicefs"], hostStateDir: "/host/state" });
     const spec = specWith({ mountMemoryLimit: "2Gi", mountLabels: "team=data", mountImage: "reg/csi-jfs:9" });
     const key = clientKey(spec);
     await b.ensure(spec);
@@ -223,7 +224,14 @@ Deno.test("pod backend: the spec is pinned, privileged, Bidirectional, and holds
     assertEquals(secret.metadata!.ownerReferences![0]!.uid, pod.metadata!.uid);
     const settings = JSON.parse(secret.stringData!["settings.json"]!);
     assertEquals(settings.settings.secretEnv.SECRET_KEY, SECRET_KEY);
-    assert(settings.mountFlags.includes("--cache-dir=/var/jfsCache"));
+    assert(!settings.mountFlags.some((f: string) => f.startsWith("--cache-dir")), "juicefs's default");
+    const cache = s.volumes!.find((v) => v.name === "cache")!;
+    assertEquals(cache.hostPath?.path, "/host/state/cache");
+    assertEquals(s.volumes!.find((v) => v.name === "client")!.hostPath?.path, `/host/state/pods/${key}`);
+    assertEquals(
+      s.volumes!.find((v) => v.name === "fd-keeper")!.hostPath?.path,
+      `/host/state/fd-keeper/${key}`,
+    );
   });
 });
 
@@ -426,5 +434,115 @@ Deno.test("pod backend: an evicted pod is deleted so the watch replaces it", asy
     env.kube.setPodStatus(NS, name, { phase: "Failed", reason: "Evicted", message: "low on memory" });
     await until(() => env.kube.calls.get("createPod") === 2, "replaced");
     assertEquals(env.kube.pods.get(`${NS}/${name}`)!.status!.phase, "Running");
+  });
+});
+
+Deno.test("pod backend race: concurrent first stages on two plugin instances, 300 rounds, one pod each", async () => {
+  let attempts = 0, pods = 0;
+  for (let round = 0; round < 300; round++) {
+    await withEnv(async (env) => {
+      env.mountOnCreate();
+      // Random yields inside every pod and Secret call interleave the stages differently each round.
+      env.kube.pause = async () => {
+        for (let i = Math.floor(Math.random() * 4); i > 0; i--) await Promise.resolve();
+        if (Math.random() < 0.3) await new Promise((r) => setTimeout(r, 0));
+      };
+      const a = env.make(), b = env.make();
+      const spec = specWith();
+      const n = 2 + (round % 9);
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => (i % 2 ? a : b).ensure(spec, { volumeId: `v${i}` })),
+      );
+      attempts += n;
+      pods += env.kube.pods.size;
+      assertEquals(env.kube.pods.size, 1, `round ${round}`);
+      assertEquals(env.kube.secrets.size, 1, `round ${round}`);
+      const pod = [...env.kube.pods.values()][0]!;
+      assertEquals([...env.kube.secrets.values()][0]!.metadata!.ownerReferences![0]!.uid, pod.metadata!.uid);
+    });
+  }
+  console.log(
+    `300 rounds, ${attempts} concurrent stages on 2 plugin instances: ${pods} Mount Pods (one per round)`,
+  );
+});
+
+Deno.test("pod backend: an OOMKilled mount container is told once per restart on the Mount Pod", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const b = env.make();
+    await b.start();
+    await b.ensure(specWith());
+    const name = [...env.kube.pods.values()][0]!.metadata!.name!;
+    const oom = (restartCount: number) => ({
+      phase: "Running",
+      containerStatuses: [{
+        name: CONTAINER,
+        ready: true,
+        restartCount,
+        image: "i",
+        imageID: "",
+        state: { running: {} },
+        lastState: { terminated: { reason: "OOMKilled", exitCode: 137 } },
+      }],
+    });
+    env.kube.setPodStatus(NS, name, oom(1));
+    env.kube.setPodStatus(NS, name, oom(1));
+    env.clock.now += 120_000; // past the Event rate limit
+    env.kube.setPodStatus(NS, name, oom(2));
+    await until(
+      () => env.kube.events.filter((e) => e.reason === "MountPodOOMKilled").length === 2,
+      "two events",
+    );
+    const ev = env.kube.events.find((e) => e.reason === "MountPodOOMKilled")!;
+    assertMatch(
+      ev.message!,
+      /ran out of memory \(limit 1Gi\) and restarted \(restart 1\); raise mountMemoryLimit/,
+    );
+    assertEquals(env.kube.calls.get("createPod"), 1, "restarted in place, not replaced");
+  });
+});
+
+Deno.test("pod backend: a stage on a live mount (plugin restarted, not started yet) still learns the client", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const spec = specWith();
+    const m = await env.make().ensure(spec, { volumeId: "v1" });
+    await env.mounter.bind(m.mountPath, "/kubelet/staging/v1");
+    const b = env.make();
+    await b.ensure(spec, { volumeId: "v2" });
+    assert(b.clients.has(clientKey(spec)));
+    await b.start();
+    env.kube.removePod([...env.kube.pods.keys()][0]!);
+    await until(() => env.kube.calls.get("createPod") === 2, "recreated");
+  });
+});
+
+Deno.test("pod backend: the releaser's sweep at start deletes an idle Mount Pod and keeps a used one", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const first = env.make();
+    const idle = specWith({ mountLabels: "use=none" });
+    const used = specWith({ mountLabels: "use=one" });
+    await first.ensure(idle);
+    const m = await first.ensure(used);
+    await env.mounter.bind(m.mountPath, "/kubelet/staging/v1");
+    assertEquals(env.kube.pods.size, 2);
+    // A restarted plugin: the idle client's release timer was lost with the old one.
+    const b = env.make();
+    await b.start();
+    const releaser = new ClientReleaser(b, env.mounter, 0);
+    const idleMount = env.mounter.entries.find((e) => e.mountPoint === b.mountPathOf(clientKey(idle)))!;
+    env.kube.onDeletePod = (pod) => {
+      // The supervisor unmounts on its real release.
+      if (pod.metadata!.annotations![ANNOTATION_KEY] === clientKey(idle)) {
+        env.mounter.entries = env.mounter.entries.filter((e) => e !== idleMount);
+      }
+      return Promise.resolve();
+    };
+    await releaser.sweep();
+    await until(() => env.kube.pods.size === 1, "the idle pod deleted");
+    assertEquals([...env.kube.pods.values()][0]!.metadata!.annotations![ANNOTATION_KEY], clientKey(used));
+    assertEquals(env.kube.secrets.size, 1);
+    releaser.stop();
   });
 });

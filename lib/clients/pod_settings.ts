@@ -23,8 +23,13 @@ export interface MountPodSettings {
   annotations: Record<string, string>;
   /** Keep an unused Mount Pod this long after its last volume goes. */
   deleteDelayMs: number;
-  /** Host directory mounted into the Mount Pod at the same path, and juicefs's --cache-dir. */
-  cacheDir: string;
+  /**
+   * Host directory mounted into the Mount Pod at the same path, and juicefs's --cache-dir;
+   * undefined: `<state dir on the host>/cache` as juicefs's default /var/jfsCache.
+   */
+  cacheDir?: string;
+  /** More host directories mounted at the same path (a local object store, sqlite metadata). */
+  hostPaths: string[];
 }
 
 /** For a laptop cluster: small requests, a memory limit that catches a runaway client. */
@@ -34,7 +39,7 @@ export const DEFAULT_POD_SETTINGS: Readonly<MountPodSettings> = Object.freeze({
   labels: {},
   annotations: {},
   deleteDelayMs: 0,
-  cacheDir: "/var/jfsCache",
+  hostPaths: [],
 });
 
 type Field =
@@ -46,7 +51,8 @@ type Field =
   | "labels"
   | "annotations"
   | "deleteDelay"
-  | "cacheDir";
+  | "cacheDir"
+  | "hostPaths";
 
 /** Our name → field, and JuiceFS CSI's name → field. */
 export const POD_SETTING_KEYS: Readonly<Record<string, Field>> = Object.freeze({
@@ -59,6 +65,7 @@ export const POD_SETTING_KEYS: Readonly<Record<string, Field>> = Object.freeze({
   mountAnnotations: "annotations",
   mountDeleteDelay: "deleteDelay",
   mountCacheDir: "cacheDir",
+  mountHostPaths: "hostPaths",
   "juicefs/mount-image": "image",
   "juicefs/mount-cpu-request": "cpuRequest",
   "juicefs/mount-cpu-limit": "cpuLimit",
@@ -68,6 +75,7 @@ export const POD_SETTING_KEYS: Readonly<Record<string, Field>> = Object.freeze({
   "juicefs/mount-annotations": "annotations",
   "juicefs/mount-delete-delay": "deleteDelay",
   "juicefs/mount-cache-dir": "cacheDir",
+  "juicefs/host-path": "hostPaths",
 });
 
 export const isPodSettingKey = (k: string): boolean => Object.hasOwn(POD_SETTING_KEYS, k);
@@ -234,6 +242,11 @@ export function mountPodSettings(params: Record<string, string> | undefined): Mo
   set("annotations", (k, v) => (s.annotations = keyValues(k, v, "annotations")));
   set("deleteDelay", (k, v) => (s.deleteDelayMs = parseDelay(k, v)));
   set("cacheDir", (k, v) => (s.cacheDir = hostDir(k, v)));
+  set("hostPaths", (k, v) => {
+    const dirs = v.split(",").map((d) => d.trim()).filter(Boolean).map((d) => hostDir(k, d));
+    if (dirs.length > 8) throw invalidArgument(`parameter ${k}: more than 8 host paths`);
+    s.hostPaths = [...new Set(dirs)].sort();
+  });
   for (const r of ["cpu", "memory"] as const) {
     const req = s.requests[r], lim = s.limits[r];
     if (req !== undefined && lim !== undefined && toNumber(req) > toNumber(lim)) {
@@ -285,6 +298,7 @@ export function podSettingsIdentity(s: MountPodSettings): string {
     sorted(s.labels),
     sorted(s.annotations),
     s.deleteDelayMs,
-    s.cacheDir,
+    s.cacheDir ?? "",
+    s.hostPaths,
   ]);
 }

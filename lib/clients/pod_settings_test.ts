@@ -24,6 +24,7 @@ Deno.test("pod settings: our names and JuiceFS CSI's names give the same setting
     mountAnnotations: "example.com/owner: alice",
     mountDeleteDelay: "1m30s",
     mountCacheDir: "/mnt/cache",
+    mountHostPaths: "/data/b,/data/a",
   });
   const theirs = mountPodSettings({
     "juicefs/mount-image": "reg.local/csi-jfs:1",
@@ -35,10 +36,12 @@ Deno.test("pod settings: our names and JuiceFS CSI's names give the same setting
     "juicefs/mount-annotations": "example.com/owner=alice",
     "juicefs/mount-delete-delay": "90s",
     "juicefs/mount-cache-dir": "/mnt/cache",
+    "juicefs/host-path": "/data/a, /data/b",
   });
   assertEquals(ours, theirs);
   assertEquals(ours.deleteDelayMs, 90_000);
   assertEquals(ours.labels, { team: "data", tier: "gold" });
+  assertEquals(ours.hostPaths, ["/data/a", "/data/b"]);
   assertEquals(containerResources(ours), {
     requests: { cpu: "250m", memory: "256Mi" },
     limits: { cpu: "2", memory: "2Gi" },
@@ -68,6 +71,7 @@ const BAD: [Record<string, string>, RegExp][] = [
   [{ mountCacheDir: "/" }, /not a normalized absolute host directory/],
   [{ mountCacheDir: "/a//b" }, /not a normalized absolute host directory/],
   [{ mountImage: "bad image" }, /not an image reference/],
+  [{ mountHostPaths: "/ok,../etc" }, /mountHostPaths: "..\/etc" is not a normalized absolute/],
   [{ mountImage: "a", "juicefs/mount-image": "b" }, /mountImage and juicefs\/mount-image set the same thing/],
 ];
 

@@ -23,6 +23,8 @@ export const ANNOTATION_VOLUME_PREFIX = "jfs.csi.dev/volume.";
 export const CONTAINER = "jfs-mount";
 /** The key of the supervisor settings in the Mount Pod's Secret. */
 export const SECRET_KEY = "settings.json";
+/** Where juicefs caches by default. */
+const JUICEFS_CACHE_DIR = "/var/jfsCache";
 /** The supervisor's own FUSE fd holder socket, private to the pod. */
 const RUN_DIR = "/run/csi-jfs";
 
@@ -65,10 +67,15 @@ export interface MountPodInputs {
   spec: ClientSpec;
   /** The Mount Pod's image when the settings name none (the node plugin's own). */
   defaultImage: string;
-  /** Host directory of this client (same path in the node plugin): holds `mnt/`. */
+  /** This client's directory in the node plugin (and the Mount Pod): holds `mnt/`. */
   clientDir: string;
-  /** Host directory of the fd keeper's socket of this key (and its release file). */
+  /** The fd keeper's directory of this key (its socket and release file). */
   keeperDir: string;
+  /** The host paths behind clientDir and keeperDir (the state dir may be mounted elsewhere). */
+  hostClientDir: string;
+  hostKeeperDir: string;
+  /** The host directory of juicefs's cache when the settings name none. */
+  hostCacheDir: string;
   keeperSocket: string;
   /** --juicefs, --log-format, --log-level for the supervisor. */
   supervisorArgs: string[];
@@ -84,9 +91,10 @@ export function settingsOf(spec: ClientSpec): MountPodSettings {
 export function supervisorSettings(spec: ClientSpec, clientDir: string): SupervisorSettings {
   const ps = settingsOf(spec);
   const hasCacheDir = spec.mountFlags.some((f) => f.startsWith("--cache-dir"));
+  const addCacheDir = ps.cacheDir !== undefined && !hasCacheDir;
   return {
     settings: spec.settings,
-    mountFlags: hasCacheDir ? spec.mountFlags : [...spec.mountFlags, `--cache-dir=${ps.cacheDir}`].sort(),
+    mountFlags: addCacheDir ? [...spec.mountFlags, `--cache-dir=${ps.cacheDir}`].sort() : spec.mountFlags,
     mountPoint: mountPointIn(clientDir),
   };
 }
@@ -152,15 +160,21 @@ export function buildMountPod(i: MountPodInputs): V1Pod {
           { name: "fd-keeper", mountPath: i.keeperDir },
           { name: "fuse-device", mountPath: "/dev/fuse" },
           { name: "run", mountPath: RUN_DIR },
-          { name: "cache", mountPath: ps.cacheDir },
+          // juicefs's default cache directory unless the settings name one.
+          { name: "cache", mountPath: ps.cacheDir ?? JUICEFS_CACHE_DIR },
+          ...ps.hostPaths.map((path, n) => ({ name: `host-path-${n}`, mountPath: path })),
         ],
       }],
       volumes: [
-        { name: "client", ...hostPath(i.clientDir, "DirectoryOrCreate") },
-        { name: "fd-keeper", ...hostPath(i.keeperDir, "DirectoryOrCreate") },
+        { name: "client", ...hostPath(i.hostClientDir, "DirectoryOrCreate") },
+        { name: "fd-keeper", ...hostPath(i.hostKeeperDir, "DirectoryOrCreate") },
         { name: "fuse-device", ...hostPath("/dev/fuse", "CharDevice") },
         { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
-        { name: "cache", ...hostPath(ps.cacheDir, "DirectoryOrCreate") },
+        { name: "cache", ...hostPath(ps.cacheDir ?? i.hostCacheDir, "DirectoryOrCreate") },
+        ...ps.hostPaths.map((path, n) => ({
+          name: `host-path-${n}`,
+          ...hostPath(path, "DirectoryOrCreate"),
+        })),
       ],
     },
   };

@@ -91,7 +91,7 @@ function stripLogPrefix(line: string): string {
       return String((JSON.parse(line) as { message?: unknown }).message ?? line);
     } catch { /* not JSON after all */ }
   }
-  const m = /^\S+ \S+ \S+ \[[A-Z]{3}\] [^:]+: (.*)$/.exec(line);
+  const m = /^(?:\S+ ){1,3}\[[A-Z]{3}\] [^:]+: (.*)$/.exec(line);
   return m?.[1] ?? line;
 }
 

@@ -1,6 +1,6 @@
-import type { PodEvent } from "../kube/kube.ts";
+import type { PodEvent, V1Pod } from "../kube/kube.ts";
 import { logger } from "../log.ts";
-import { ANNOTATION_KEY } from "./pod_spec.ts";
+import { ANNOTATION_KEY, CONTAINER } from "./pod_spec.ts";
 import type { PodBackend } from "./pod_backend.ts";
 
 const log = logger("pod-watch");
@@ -15,8 +15,30 @@ type Timer = ReturnType<typeof setTimeout>;
  */
 export class PodWatch {
   private retries = new Map<string, Timer>();
+  /** Restart counts already told, by pod uid. */
+  private oomSeen = new Map<string, number>();
 
   constructor(private b: PodBackend) {}
+
+  /** An OOMKilled mount container restarts in place (and resumes the mount): say so, once per restart. */
+  private tellOomKill(pod: V1Pod): void {
+    const c = pod.status?.containerStatuses?.find((s) => s.name === CONTAINER);
+    const uid = pod.metadata?.uid ?? "";
+    if (c?.lastState?.terminated?.reason !== "OOMKilled" || this.oomSeen.get(uid) === c.restartCount) return;
+    this.oomSeen.set(uid, c.restartCount);
+    const name = pod.metadata?.name ?? "";
+    const limit = pod.spec?.containers.find((x) => x.name === CONTAINER)?.resources?.limits?.["memory"];
+    const line =
+      `the JuiceFS client of Mount Pod ${name} ran out of memory (limit ${limit ?? "none"}) and restarted` +
+      ` (restart ${c.restartCount}); raise mountMemoryLimit in the StorageClass if it repeats`;
+    log.warn("{line}", { line });
+    void this.b.o.events?.record(
+      { kind: "Pod", namespace: this.b.o.namespace, name, ...(uid ? { uid } : {}) },
+      "Warning",
+      "MountPodOOMKilled",
+      line,
+    );
+  }
 
   stop(): void {
     for (const t of this.retries.values()) clearTimeout(t);
@@ -29,6 +51,7 @@ export class PodWatch {
     if (!name) return;
     if (e.type === "DELETED") {
       if (this.b.pods.get(name)?.metadata?.uid === e.pod.metadata?.uid) this.b.pods.delete(name);
+      this.oomSeen.delete(e.pod.metadata?.uid ?? "");
     } else {
       this.b.remember(e.pod);
     }
@@ -36,6 +59,7 @@ export class PodWatch {
     if (e.type !== "DELETED" && !this.b.clients.has(key)) {
       void this.b.adopt(e.pod).catch((err) => log.warn("adopt {name}: {e}", { name, e: String(err) }));
     }
+    if (e.type === "MODIFIED") this.tellOomKill(e.pod);
     if (e.type === "DELETED") {
       this.recreateSoon(key, 0);
     } else if (e.pod.status?.phase === "Failed" || e.pod.status?.phase === "Succeeded") {

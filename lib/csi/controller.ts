@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { CreateVolumeRequest__Output } from "./generated/csi/v1/CreateVolumeRequest.ts";
 import type { CreateVolumeResponse } from "./generated/csi/v1/CreateVolumeResponse.ts";
 import type { DeleteVolumeRequest__Output } from "./generated/csi/v1/DeleteVolumeRequest.ts";
@@ -8,15 +7,34 @@ import type { ControllerExpandVolumeResponse } from "./generated/csi/v1/Controll
 import type { ValidateVolumeCapabilitiesRequest__Output } from "./generated/csi/v1/ValidateVolumeCapabilitiesRequest.ts";
 import type { ValidateVolumeCapabilitiesResponse } from "./generated/csi/v1/ValidateVolumeCapabilitiesResponse.ts";
 import type { ControllerGetCapabilitiesResponse } from "./generated/csi/v1/ControllerGetCapabilitiesResponse.ts";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errors.ts";
-import { isLinkFree } from "../mount/paths.ts";
+import { alreadyExists, invalidArgument, notFound } from "../errors.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
 import { capabilityProblem, checkCapabilities } from "./capabilities.ts";
 import { chosenCapacity, fitsCapacity, parseCapacity, parseCreateParams } from "./create_params.ts";
 import { decodeVolumeId, encodeVolumeId, type VolumeRef } from "../volume_id.ts";
 import { type FsSettings, settingsFromSecrets } from "../juicefs/settings.ts";
 import { renderPathPattern } from "../juicefs/path_pattern.ts";
-import { archiveDir, readRecord, removeRecord, writeRecord } from "../juicefs/volume_records.ts";
+import {
+  checkRecordable,
+  openFsRoot,
+  openMetaDir,
+  policyOf,
+  readRecord,
+  recordName,
+  removeRecord,
+  type VolumeRecord,
+  writeRecord,
+} from "../juicefs/volume_records.ts";
+import {
+  makeVolumeDir,
+  moveVolumeDir,
+  openVolumeDir,
+  quotaOnVolume,
+  VOLUME_MODE,
+} from "../juicefs/volume_dirs.ts";
+import type { PathFd } from "../fs/beneath.ts";
+import { statEntry } from "../fs/entries.ts";
+import { RESERVED_TOP } from "../juicefs/subdir.ts";
 import type { AdminMounts } from "../clients/admin_mounts.ts";
 import type { JuiceFsCli } from "../juicefs/cli.ts";
 import type { KeyedLocks } from "../locks.ts";
@@ -32,22 +50,13 @@ export interface ControllerDeps {
   now?: () => Date;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Runs `fn` with the admin mount's root opened as an fd (see lib/fs/beneath.ts). */
+async function withFsRoot<T>(mount: string, fn: (root: PathFd) => Promise<T>): Promise<T> {
+  const root = await openFsRoot(mount);
   try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-/** Refuses a volume directory reached through a symbolic link planted in the file system. */
-async function requireLinkFree(root: string, subdir: string): Promise<void> {
-  if (!(await isLinkFree(join(root, subdir)))) {
-    throw failedPrecondition(
-      `volume directory /${subdir} is or lies under a symbolic link; refusing to use it`,
-    );
+    return await fn(root);
+  } finally {
+    root.close();
   }
 }
 
@@ -96,6 +105,7 @@ export class ControllerService {
     const capacity = parseCapacity(req.capacity_range);
     const settings = settingsFromSecrets(req.secrets);
     const subdir = renderPathPattern(params.pathPattern, name, req.parameters);
+    checkRecordable(subdir, params.pathPattern ? "parameter pathPattern rendered to" : "volume name");
     const ref: VolumeRef = { fsName: settings.name, onDelete: params.onDelete, subdir };
     const bytes = chosenCapacity(capacity);
     const response = (capacityBytes: bigint): CreateVolumeResponse => ({
@@ -114,41 +124,60 @@ export class ControllerService {
       `${settings.name}/${subdir}`,
       `volume directory /${subdir}`,
       () =>
-        this.d.admin.withMount(settings, { format: true }, async (root) => {
-          if (!root) throw new Error("file system was not mounted");
-          const existing = await readRecord(root, subdir);
-          if (existing) {
-            if (existing.name !== name) {
-              throw alreadyExists(
-                `directory /${subdir} already belongs to volume "${existing.name}"; make pathPattern unique`,
-              );
+        this.d.admin.withMount(settings, { format: true }, async (mount) => {
+          if (!mount) throw new Error("file system was not mounted");
+          return await withFsRoot(mount, async (root) => {
+            const volumes = await openMetaDir(root, "volumes", true);
+            if (!volumes) throw new Error("unreachable: a created metadata directory is missing");
+            try {
+              const existing = await readRecord(volumes, subdir);
+              if (existing) {
+                if (existing.name !== name) {
+                  throw alreadyExists(
+                    `directory /${subdir} already belongs to volume "${existing.name}"; make pathPattern unique`,
+                  );
+                }
+                const have = BigInt(existing.capacityBytes);
+                if (!fitsCapacity(have, capacity)) {
+                  throw alreadyExists(
+                    `volume "${name}" exists with capacity ${have} bytes, which the requested range does not allow`,
+                  );
+                }
+                if (existing.state !== "creating") return response(have);
+              }
+              const rec: VolumeRecord = existing ?? {
+                name,
+                subdir,
+                capacityBytes: String(bytes),
+                createdAt: this.now().toISOString(),
+                onDelete: params.onDelete,
+                state: "creating",
+              };
+              const v = await makeVolumeDir(root, subdir, existing);
+              try {
+                // Recorded before anything else happens to it: a retry after a failure below
+                // knows the directory by inode and finishes it, instead of refusing it as foreign.
+                if (rec.ino !== v.ino) await writeRecord(volumes, { ...rec, ino: v.ino });
+                const quota = BigInt(rec.capacityBytes);
+                if (quota > 0n) {
+                  await quotaOnVolume(root, subdir, v, () => this.d.cli.setQuota(settings, subdir, quota));
+                }
+                await v.dir.chmod(VOLUME_MODE);
+              } finally {
+                v.close();
+              }
+              await writeRecord(volumes, { ...rec, ino: v.ino, state: "ready" });
+              log.info("created volume {name} at /{subdir} of {fs} with quota {bytes}", {
+                name,
+                subdir,
+                fs: settings.name,
+                bytes: rec.capacityBytes,
+              });
+              return response(BigInt(rec.capacityBytes));
+            } finally {
+              volumes.close();
             }
-            const have = BigInt(existing.capacityBytes);
-            if (!fitsCapacity(have, capacity)) {
-              throw alreadyExists(
-                `volume "${name}" exists with capacity ${have} bytes, which the requested range does not allow`,
-              );
-            }
-            return response(have);
-          }
-          await requireLinkFree(root, subdir);
-          if (bytes > 0n) await this.d.cli.setQuota(settings, subdir, bytes);
-          else await Deno.mkdir(join(root, subdir), { recursive: true });
-          // Pods run as any user: the volume root must be writable by them, as with JuiceFS CSI.
-          await Deno.chmod(join(root, subdir), 0o777);
-          await writeRecord(root, {
-            name,
-            subdir,
-            capacityBytes: String(bytes),
-            createdAt: this.now().toISOString(),
           });
-          log.info("created volume {name} at /{subdir} of {fs} with quota {bytes}", {
-            name,
-            subdir,
-            fs: settings.name,
-            bytes: String(bytes),
-          });
-          return response(bytes);
         }),
     );
   }
@@ -164,43 +193,85 @@ export class ControllerService {
       `${ref.fsName}/${ref.subdir}`,
       `volume directory /${ref.subdir}`,
       () =>
-        this.d.admin.withMount(settings, { format: false }, async (root) => {
-          if (!root) return;
-          // Only a directory this driver created (it has a record) is ever deleted or moved.
-          if (!(await readRecord(root, ref.subdir))) return;
-          await requireLinkFree(root, ref.subdir);
-          if (await exists(join(root, ref.subdir))) await this.applyDeletePolicy(root, ref, settings);
-          await removeRecord(root, ref.subdir);
+        this.d.admin.withMount(settings, { format: false }, async (mount) => {
+          if (!mount) return;
+          await withFsRoot(mount, async (root) => {
+            const volumes = await openMetaDir(root, "volumes", false);
+            if (!volumes) return;
+            try {
+              // Only a directory this driver created (it has a record) is ever deleted or moved,
+              // and as its record says: the id only finds the record.
+              const rec = await readRecord(volumes, ref.subdir);
+              if (!rec) return;
+              if (policyOf(rec) !== ref.onDelete) {
+                log.warning("delete of {id}: the volume's record says onDelete={policy}, which applies", {
+                  id: req.volume_id,
+                  policy: policyOf(rec),
+                });
+              }
+              await this.applyDeletePolicy(root, rec, settings);
+              await removeRecord(volumes, ref.subdir);
+            } finally {
+              volumes.close();
+            }
+          });
         }),
     );
     return {};
   }
 
-  private async applyDeletePolicy(root: string, ref: VolumeRef, settings: FsSettings): Promise<void> {
-    const dir = join(root, ref.subdir);
-    switch (ref.onDelete) {
-      case "retain":
-        log.info("volume /{subdir} retained", { subdir: ref.subdir });
-        return;
-      case "delete":
-        await this.d.cli.rmr(dir, settings.secretEnv);
-        await Deno.remove(dir, { recursive: true }).catch((e) => {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-        });
-        log.info("volume /{subdir} deleted", { subdir: ref.subdir });
-        return;
-      case "archive": {
-        const stamp = this.now().toISOString().replace(/[:.]/g, "-");
-        const target = join(archiveDir(root), `${ref.subdir.replaceAll("/", "_")}-${stamp}`);
-        await Deno.mkdir(archiveDir(root), { recursive: true, mode: 0o700 });
-        await Deno.rename(dir, target);
-        log.info("volume /{subdir} archived to {target}", {
-          subdir: ref.subdir,
-          target: target.slice(root.length),
-        });
+  private async applyDeletePolicy(root: PathFd, rec: VolumeRecord, settings: FsSettings): Promise<void> {
+    const policy = policyOf(rec);
+    if (policy === "retain") {
+      log.info("volume /{subdir} retained", { subdir: rec.subdir });
+      return;
+    }
+    const trashName = recordName(rec.subdir)!.replace(/\.json$/, "");
+    const dest = await openMetaDir(root, policy === "delete" ? "trash" : "archive", true);
+    if (!dest) throw new Error("unreachable: a created metadata directory is missing");
+    try {
+      if (policy === "delete") {
+        // A delete that failed half way left its directory in the trash: finish it first.
+        await this.removeFromTrash(dest, trashName, settings);
+        const v = await openVolumeDir(root, rec);
+        if (v) {
+          try {
+            await moveVolumeDir(v, rec.subdir, dest, trashName);
+          } finally {
+            v.close();
+          }
+          await this.removeFromTrash(dest, trashName, settings);
+        }
+        log.info("volume /{subdir} deleted", { subdir: rec.subdir });
         return;
       }
+      const stamp = this.now().toISOString().replace(/[:.]/g, "-");
+      const target = `${rec.subdir.replaceAll("/", "_").slice(0, 200)}-${stamp}`;
+      const v = await openVolumeDir(root, rec);
+      if (!v) return;
+      try {
+        await moveVolumeDir(v, rec.subdir, dest, target);
+      } finally {
+        v.close();
+      }
+      log.info("volume /{subdir} archived to {target}", {
+        subdir: rec.subdir,
+        target: `/${RESERVED_TOP}/archive/${target}`,
+      });
+    } finally {
+      dest.close();
     }
+  }
+
+  /** Removes `name` from the driver's trash, if there: server-side, by the trash's fd. */
+  private async removeFromTrash(trash: PathFd, name: string, settings: FsSettings): Promise<void> {
+    if (!(await statEntry(trash, name))) return;
+    // juicefs rmr resolves the parent's inode and sends it with the name to the client, which
+    // removes in its metadata: through our fd the parent is exactly the trash directory.
+    await this.d.cli.rmr(`/proc/${Deno.pid}/fd/${trash.fd}/${name}`, settings.secretEnv);
+    await Deno.remove(`${trash.procPath}/${name}`, { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
   }
 
   async ControllerExpandVolume(
@@ -214,29 +285,45 @@ export class ControllerService {
     const ref = decodeVolumeId(id);
     if (!ref) throw notFound(`volume "${id.slice(0, 128)}" does not exist`);
     const settings = settingsFor(ref, req.secrets);
+    const missing = () => notFound(`volume "${id}" does not exist`);
     return await this.d.locks.withLock(
       `${ref.fsName}/${ref.subdir}`,
       `volume directory /${ref.subdir}`,
       () =>
-        this.d.admin.withMount(settings, { format: false }, async (root) => {
-          if (!root || !(await readRecord(root, ref.subdir)) || !(await exists(join(root, ref.subdir)))) {
-            throw notFound(`volume "${id}" does not exist`);
-          }
-          await requireLinkFree(root, ref.subdir);
-          const rec = await readRecord(root, ref.subdir);
-          const have = rec ? BigInt(rec.capacityBytes) : 0n;
-          if (have >= want && have > 0n) {
-            return { capacity_bytes: String(have), node_expansion_required: false };
-          }
-          await this.d.cli.setQuota(settings, ref.subdir, want);
-          await writeRecord(root, {
-            name: rec?.name ?? ref.subdir,
-            subdir: ref.subdir,
-            capacityBytes: String(want),
-            createdAt: rec?.createdAt ?? this.now().toISOString(),
+        this.d.admin.withMount(settings, { format: false }, async (mount) => {
+          if (!mount) throw missing();
+          return await withFsRoot(mount, async (root) => {
+            const volumes = await openMetaDir(root, "volumes", false);
+            if (!volumes) throw missing();
+            try {
+              const rec = await readRecord(volumes, ref.subdir);
+              if (!rec) throw missing();
+              const v = await openVolumeDir(root, rec);
+              if (!v) throw missing();
+              try {
+                const have = BigInt(rec.capacityBytes);
+                if (have >= want && have > 0n) {
+                  return { capacity_bytes: String(have), node_expansion_required: false };
+                }
+                await quotaOnVolume(
+                  root,
+                  ref.subdir,
+                  v,
+                  () => this.d.cli.setQuota(settings, ref.subdir, want),
+                );
+              } finally {
+                v.close();
+              }
+              await writeRecord(volumes, { ...rec, capacityBytes: String(want) });
+              log.info("volume /{subdir} quota raised to {bytes}", {
+                subdir: ref.subdir,
+                bytes: String(want),
+              });
+              return { capacity_bytes: String(want), node_expansion_required: false };
+            } finally {
+              volumes.close();
+            }
           });
-          log.info("volume /{subdir} quota raised to {bytes}", { subdir: ref.subdir, bytes: String(want) });
-          return { capacity_bytes: String(want), node_expansion_required: false };
         }),
     );
   }

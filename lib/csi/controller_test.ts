@@ -162,12 +162,90 @@ Deno.test("controller: CreateVolume makes the directory with a quota and a recor
     ]);
     assertEquals((await Deno.stat(join(root, "pvc-1"))).mode! & 0o777, 0o777);
     const rec = JSON.parse(await Deno.readTextFile(join(root, ".csi-jfs/volumes/pvc-1.json")));
+    const ino = String((await Deno.lstat(join(root, "pvc-1"))).ino);
     assertEquals(rec, {
       name: "pvc-1",
       subdir: "pvc-1",
       capacityBytes: String(GI),
       createdAt: NOW.toISOString(),
+      onDelete: "delete",
+      state: "ready",
+      ino,
     });
+    // The driver's metadata tree: closed to tenants.
+    for (
+      const [path, mode] of [[".csi-jfs", 0o700], [".csi-jfs/volumes", 0o700], [
+        ".csi-jfs/volumes/pvc-1.json",
+        0o600,
+      ]] as const
+    ) {
+      assertEquals((await Deno.lstat(join(root, path))).mode! & 0o7777, mode, path);
+    }
+  });
+});
+
+Deno.test("controller: CreateVolume never adopts a directory it did not make", async () => {
+  await withController(async ({ create, runner, root }) => {
+    await Deno.mkdir(join(root, "pvc-1"), { mode: 0o700 });
+    await Deno.chmod(join(root, "pvc-1"), 0o700);
+    await assertCodedError(
+      () => create(),
+      Code.ALREADY_EXISTS,
+      /\/pvc-1 already exists and was not made by this driver.*static PersistentVolume/,
+    );
+    assertEquals((await Deno.lstat(join(root, "pvc-1"))).mode! & 0o7777, 0o700, "mode unchanged");
+    assertEquals(count(runner, /quota set/), 0);
+    assert(!(await exists(join(root, ".csi-jfs/volumes/pvc-1.json"))), "no record");
+  });
+});
+
+Deno.test("controller: a retry after a failed quota finishes the volume it recorded", async () => {
+  await withController(async ({ create, runner, root }) => {
+    runner.on(/^juicefs quota set /, () => ({ code: 1, stderr: "<FATAL>: meta is busy" }));
+    await assertCodedError(() => create(), Code.UNAVAILABLE);
+    const rec = JSON.parse(await Deno.readTextFile(join(root, ".csi-jfs/volumes/pvc-1.json")));
+    assertEquals(rec.state, "creating");
+    runner.on(/^juicefs quota set /, () => ({}));
+    assertEquals((await create()).volume?.capacity_bytes, String(GI));
+    assertEquals((await Deno.lstat(join(root, "pvc-1"))).mode! & 0o7777, 0o777);
+  });
+});
+
+Deno.test("controller: the record's delete policy applies, whatever the id says", async () => {
+  await withController(async ({ createId, ctl, root }) => {
+    const id = await createId({ name: "v-kept", parameters: { onDelete: "retain" } });
+    await Deno.writeTextFile(join(root, "v-kept/data.txt"), "hello");
+    await ctl.DeleteVolume({ volume_id: id.replace("/retain/", "/delete/"), secrets: SECRETS });
+    assertEquals(await Deno.readTextFile(join(root, "v-kept/data.txt")), "hello");
+    // A record of an older version holds no policy: retained, whatever the id says.
+    const legacy = await createId({ name: "v-old" });
+    const recPath = join(root, ".csi-jfs/volumes/v-old.json");
+    const { onDelete: _, ...old } = JSON.parse(await Deno.readTextFile(recPath));
+    await Deno.writeTextFile(recPath, JSON.stringify(old));
+    await ctl.DeleteVolume({ volume_id: legacy, secrets: SECRETS });
+    assert(await exists(join(root, "v-old")), "a legacy record's volume is retained");
+  });
+});
+
+Deno.test("controller: a link or a file in the metadata tree is FAILED_PRECONDITION", async () => {
+  await withController(async ({ createId, create, ctl, root }) => {
+    const id = await createId({ name: "v-1" });
+    const host = await Deno.makeTempDir();
+    try {
+      await Deno.rename(join(root, ".csi-jfs/volumes"), join(root, "volumes.real"));
+      await Deno.symlink(host, join(root, ".csi-jfs/volumes"));
+      for (
+        const call of [
+          () => create({ name: "v-2" }),
+          () => ctl.DeleteVolume({ volume_id: id, secrets: SECRETS }),
+        ]
+      ) {
+        await assertCodedError(call, Code.FAILED_PRECONDITION, /symbolic link/);
+      }
+      assertEquals(await Array.fromAsync(Deno.readDir(host)), [], "nothing written to the host");
+    } finally {
+      await Deno.remove(host, { recursive: true });
+    }
   });
 });
 
@@ -284,7 +362,10 @@ Deno.test("controller: DeleteVolume applies delete, retain and archive; twice is
     }
     const del = (id: string) => ctl.DeleteVolume({ volume_id: id, secrets: SECRETS });
     await del(made["delete"]!);
-    assertEquals(runner.commandLines().at(-1), `juicefs rmr ${join(root, "v-delete")}`);
+    assertMatch(
+      runner.commandLines().at(-1)!,
+      new RegExp(`^juicefs rmr /proc/${Deno.pid}/fd/\\d+/v-delete$`),
+    );
     assert(!(await exists(join(root, "v-delete"))), "deleted");
     await del(made["retain"]!);
     assertEquals(await Deno.readTextFile(join(root, "v-retain/data.txt")), "hello");

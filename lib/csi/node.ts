@@ -14,13 +14,14 @@ import { settingsFromSecrets } from "../juicefs/settings.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
 import {
   checkMountTarget,
+  checkNameLengths,
   echo,
   removeMountDir,
   required,
   requiredPath,
   volumeSubdir,
 } from "./node_paths.ts";
-import { isLinkFree, pathKind } from "../mount/paths.ts";
+import { pathKind } from "../mount/paths.ts";
 import { clientKey, clientUseFrom, type MountBackend } from "../clients/backend.ts";
 import { mountPodSettings } from "../clients/pod_settings.ts";
 import { mountAt, type Mounter } from "../mount/mounter.ts";
@@ -28,6 +29,8 @@ import { isJuiceFs, isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
 import type { KeyedLocks } from "../locks.ts";
 import type { ClientReleaser } from "../clients/releaser.ts";
 import { volumeStats } from "./volume_stats.ts";
+import { VolumeLocks } from "./node_locks.ts";
+import { clientTable, NodeMounts, rootOf, subdirFromId } from "./node_mounts.ts";
 import { logger } from "../log.ts";
 
 const log = logger("node");
@@ -46,7 +49,17 @@ export interface NodeDeps {
  * everything already done is success, broken mounts are cleaned and redone.
  */
 export class NodeService {
-  constructor(private d: NodeDeps) {}
+  private volumes: VolumeLocks;
+  private mounts: NodeMounts;
+
+  constructor(private d: NodeDeps) {
+    this.volumes = new VolumeLocks(d.locks);
+    this.mounts = new NodeMounts(d.mounter);
+  }
+
+  private async clients() {
+    return await clientTable(this.d.mounter, await this.d.backend.list());
+  }
 
   NodeGetInfo(): Promise<NodeGetInfoResponse> {
     return Promise.resolve({ node_id: this.d.nodeId, max_volumes_per_node: "0" });
@@ -89,11 +102,12 @@ export class NodeService {
     const flags = mountFlags(cap.mount?.mount_flags ?? [], req.volume_context["mountOptions"]);
     // Mount Pod settings: StorageClass parameters (via CreateVolume) or a static PV's attributes.
     const podSettings = mountPodSettings(req.volume_context);
-    return await this.d.locks.withLock(`stage:${id}`, `volume ${echo(id)}`, async () => {
+    return await this.volumes.exclusive(id, `volume ${echo(id)}`, async () => {
       await checkMountTarget(staging, "staging_target_path");
       const current = await this.healthyMountAt(staging);
       if (current) {
-        if (current.root === `/${subdir}` || (subdir === "" && current.root === "/")) return {};
+        const ours = (await this.clients()).byDevice.has(current.device);
+        if (ours && current.root === rootOf(subdir)) return {};
         throw alreadyExists(
           `staging path ${staging} already holds another mount (${current.source}${current.root})`,
         );
@@ -109,14 +123,23 @@ export class NodeService {
           if (health === "missing") {
             throw notFound(`volume directory /${subdir} does not exist in file system "${settings.name}"`);
           }
-          if (!(await isLinkFree(source))) {
-            // A link planted inside the file system could bind any directory of the host.
+          const clientEntry = await mountAt(this.d.mounter, client.mountPath);
+          if (!clientEntry || !isJuiceFs(clientEntry)) {
             throw failedPrecondition(
-              `volume directory /${subdir} of "${settings.name}" is or lies under a symbolic link`,
+              `the client for "${settings.name}" is not mounted at ${client.mountPath}`,
             );
           }
-          await Deno.mkdir(staging, { recursive: true });
-          await this.d.mounter.bind(source, staging);
+          // A link planted inside the file system could bind any directory of the host: the
+          // directory is opened without following any, then bound by its fd, then checked.
+          const what = `volume directory /${subdir} of "${settings.name}"`;
+          await this.mounts.bindVolume({
+            volumeId: id,
+            source: () => this.mounts.openVolumeDir(client.mountPath, subdir, what),
+            mountPoint: staging,
+            field: "staging_target_path",
+            want: { device: clientEntry.device, root: rootOf(subdir) },
+            what,
+          });
           log.info("staged {id} at {staging} from client {key}", { id, staging, key: client.key });
           return {};
         });
@@ -129,36 +152,27 @@ export class NodeService {
     });
   }
 
-  /**
-   * A mount the driver may take off: a JuiceFS bind (broken ones included). Anything
-   * else at a path handed to us is someone else's and stays.
-   */
-  private async ownMountAt(path: string, field: string): Promise<MountEntry | undefined> {
-    const entry = await mountAt(this.d.mounter, path);
-    if (entry && !isJuiceFs(entry)) {
-      throw failedPrecondition(
-        `${field} ${echo(path)} holds a ${entry.fsType} mount that is not a JuiceFS volume`,
-      );
-    }
-    return entry;
-  }
-
   async NodeUnstageVolume(req: NodeUnstageVolumeRequest__Output): Promise<Record<string, never>> {
     const id = required(req.volume_id, "volume_id");
     const staging = requiredPath(req.staging_target_path, "staging_target_path");
-    await this.d.locks.withLock(`stage:${id}`, `volume ${echo(id)}`, async () => {
+    await this.volumes.exclusive(id, `volume ${echo(id)}`, async () => {
       if ((await pathKind(staging)) === "other") return; // a file is nothing we staged: leave it
       await checkMountTarget(staging, "staging_target_path");
-      const entry = await this.ownMountAt(staging, "staging_target_path");
+      const entry = await mountAt(this.d.mounter, staging);
       if (entry) {
-        if ((await this.d.backend.list()).some((c) => c.mountPath === staging)) {
-          throw failedPrecondition(
-            `staging_target_path ${echo(staging)} is a shared client's own mount point`,
-          );
-        }
         const broken = (await this.d.mounter.health(staging)) === "corrupted";
-        await this.d.mounter.unmount(staging, { lazy: broken });
+        this.mounts.checkOwned({
+          entry,
+          path: staging,
+          field: "staging_target_path",
+          volumeId: id,
+          subdir: subdirFromId(id),
+          clients: await this.clients(),
+          broken,
+        });
+        await this.d.mounter.unmountChecked(staging, entry, { lazy: broken });
       }
+      this.mounts.forget(staging);
       await removeMountDir(staging);
       await this.d.backend.forget?.(id).catch(() => {});
       if (entry) await this.d.releaser.releaseIfUnused(entry.device);
@@ -172,51 +186,87 @@ export class NodeService {
     const target = requiredPath(req.target_path, "target_path");
     const cap = checkCapability(req.volume_capability);
     const readOnly = req.readonly || isReadOnlyMode(cap);
-    return await this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
-      await checkMountTarget(staging, "staging_target_path");
-      await checkMountTarget(target, "target_path");
-      const staged = await mountAt(this.d.mounter, staging);
-      const clients = await this.d.backend.list();
-      if (!staged || !isJuiceFs(staged) || clients.some((c) => c.mountPath === staging)) {
-        throw failedPrecondition(
-          `volume ${echo(id)} is not staged at ${echo(staging)}: NodeStageVolume first`,
-        );
-      }
-      if ((await this.d.mounter.health(staging)) === "corrupted") {
-        throw failedPrecondition(
-          `the staging mount ${staging} of volume ${echo(id)} is broken: unstage and stage it again`,
-        );
-      }
-      const current = await this.healthyMountAt(target);
-      if (current) {
-        if (current.device === staged.device && current.root === staged.root) {
-          if (isReadOnly(current) === readOnly) return {};
-          throw alreadyExists(`target ${target} is already published with readonly=${isReadOnly(current)}`);
-        }
-        throw alreadyExists(
-          `target ${target} already holds another mount (${current.source}${current.root})`,
-        );
-      }
-      await Deno.mkdir(target, { recursive: true });
-      await this.d.mounter.bind(staging, target, { readOnly });
-      log.info("published {id} at {target}{ro}", { id, target, ro: readOnly ? " read-only" : "" });
-      return {};
-    });
+    // The volume's lock first, then the target's: an unstage of the volume cannot run beside.
+    return await this.volumes.shared(
+      id,
+      `volume ${echo(id)}`,
+      () =>
+        this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
+          await checkMountTarget(staging, "staging_target_path");
+          await checkMountTarget(target, "target_path");
+          const staged = await mountAt(this.d.mounter, staging);
+          const clients = await this.clients();
+          if (!staged || !isJuiceFs(staged) || clients.points.has(staging)) {
+            throw failedPrecondition(
+              `volume ${echo(id)} is not staged at ${echo(staging)}: NodeStageVolume first`,
+            );
+          }
+          if ((await this.d.mounter.health(staging)) === "corrupted") {
+            throw failedPrecondition(
+              `the staging mount ${staging} of volume ${echo(id)} is broken: unstage and stage it again`,
+            );
+          }
+          this.mounts.checkOwned({
+            entry: staged,
+            path: staging,
+            field: "staging_target_path",
+            volumeId: id,
+            subdir: volumeSubdir(id, req.volume_context),
+            clients,
+            broken: false,
+          });
+          const current = await this.healthyMountAt(target);
+          if (current) {
+            if (current.device === staged.device && current.root === staged.root) {
+              if (isReadOnly(current) === readOnly) return {};
+              throw alreadyExists(
+                `target ${target} is already published with readonly=${isReadOnly(current)}`,
+              );
+            }
+            throw alreadyExists(
+              `target ${target} already holds another mount (${current.source}${current.root})`,
+            );
+          }
+          await this.mounts.bindVolume({
+            volumeId: id,
+            source: () => this.d.mounter.openMount(staging, staged, "staging_target_path"),
+            mountPoint: target,
+            field: "target_path",
+            want: { device: staged.device, root: staged.root },
+            what: `the staging mount of volume ${echo(id)} at ${echo(staging)}`,
+            readOnly,
+          });
+          log.info("published {id} at {target}{ro}", { id, target, ro: readOnly ? " read-only" : "" });
+          return {};
+        }),
+    );
   }
 
   async NodeUnpublishVolume(req: NodeUnpublishVolumeRequest__Output): Promise<Record<string, never>> {
-    required(req.volume_id, "volume_id");
+    const id = required(req.volume_id, "volume_id");
     const target = requiredPath(req.target_path, "target_path");
     await this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
       if ((await pathKind(target)) === "other") return; // a file is nothing we published: leave it
       await checkMountTarget(target, "target_path");
-      if ((await this.d.backend.list()).some((c) => c.mountPath === target)) {
-        throw failedPrecondition(`target_path ${echo(target)} is a shared client's own mount point`);
-      }
-      // Stacked binds (a retried publish racing an unpublish) all come off.
-      while (await this.ownMountAt(target, "target_path")) {
+      const clients = await this.clients();
+      // Stacked binds (a retried publish racing an unpublish) all come off, each checked.
+      for (
+        let entry = await mountAt(this.d.mounter, target);
+        entry;
+        entry = await mountAt(this.d.mounter, target)
+      ) {
         const broken = (await this.d.mounter.health(target)) === "corrupted";
-        await this.d.mounter.unmount(target, { lazy: broken });
+        this.mounts.checkOwned({
+          entry,
+          path: target,
+          field: "target_path",
+          volumeId: id,
+          subdir: subdirFromId(id),
+          clients,
+          broken,
+        });
+        await this.d.mounter.unmountChecked(target, entry, { lazy: broken });
+        this.mounts.forget(target);
       }
       await removeMountDir(target);
     });
@@ -229,6 +279,7 @@ export class NodeService {
     if (!path.startsWith("/")) {
       throw notFound(`volume path "${echo(path)}" is not an absolute path; no volume is there`);
     }
+    checkNameLengths(path, "volume_path");
     const health = await this.d.mounter.health(path);
     if (health === "missing") throw notFound(`volume path ${echo(path)} does not exist`);
     const entry = await mountAt(this.d.mounter, path);

@@ -3,6 +3,7 @@ import { decodeVolumeId } from "../volume_id.ts";
 import { checkSubdir } from "../juicefs/subdir.ts";
 import { isLinkFree, pathKind } from "../mount/paths.ts";
 import { logger } from "../log.ts";
+import { NAME_MAX } from "../fs/beneath.ts";
 
 const log = logger("node");
 const MAX_ECHO = 256;
@@ -20,7 +21,22 @@ export function requiredPath(value: string, field: string): string {
   if (!value.startsWith("/") || value.split("/").includes("..") || value.length > 4096) {
     throw invalidArgument(`${field} must be an absolute path without ".." (got "${echo(value)}")`);
   }
+  checkNameLengths(value, field);
   return value.length > 1 ? value.replace(/\/+$/, "") : value;
+}
+
+const encoder = new TextEncoder();
+
+/** No file system of Linux takes a name over NAME_MAX bytes (ENAMETOOLONG): the caller's mistake. */
+export function checkNameLengths(path: string, field: string): void {
+  const long = path.split("/").find((c) => encoder.encode(c).length > NAME_MAX);
+  if (long !== undefined) {
+    throw invalidArgument(
+      `${field} has a component of ${encoder.encode(long).length} bytes (at most ${NAME_MAX}): "${
+        echo(long)
+      }"`,
+    );
+  }
 }
 
 /**

@@ -1,10 +1,15 @@
-import { join } from "node:path";
+import { basename, dirname } from "node:path";
+import { Code, codeOf, failedPrecondition, invalidArgument } from "../errors.ts";
+import { openAbsolute, openBeneath, type PathFd } from "../fs/beneath.ts";
+import { openFile } from "../fs/entries.ts";
+import type { DeletePolicy } from "../volume_id.ts";
 import { RESERVED_TOP } from "./subdir.ts";
 
 /**
  * What CreateVolume was asked for, kept in the file system beside the volumes
  * (`/.csi-jfs/volumes/`): a retried CreateVolume must compare against the exact
- * capacity, which `juicefs quota get` only prints rounded.
+ * capacity, which `juicefs quota get` only prints rounded; DeleteVolume takes the delete
+ * policy from here, never from the id (which a caller can edit).
  */
 export interface VolumeRecord {
   name: string;
@@ -12,32 +17,134 @@ export interface VolumeRecord {
   /** Bytes as a decimal string; "0" for no quota. */
   capacityBytes: string;
   createdAt: string;
+  /** Absent in records of versions before issue 11: read as "retain" (see policyOf). */
+  onDelete?: DeletePolicy;
+  /** "creating" until the directory has its quota and mode; absent (old records) means ready. */
+  state?: "creating" | "ready";
+  /** The volume directory's inode: the directory the driver made, whatever is at the path later. */
+  ino?: string;
 }
 
-const recordsDir = (root: string): string => join(root, RESERVED_TOP, "volumes");
-const recordPath = (root: string, subdir: string): string =>
-  join(recordsDir(root), `${encodeURIComponent(subdir)}.json`);
+/**
+ * The policy of a record. Records written before the policy was stored say nothing; the id's
+ * policy is exactly what a forged id would change, so they get the one choice that loses no
+ * data: retain. An operator removes such a directory by hand if it is no longer wanted.
+ */
+export const policyOf = (rec: VolumeRecord): DeletePolicy => rec.onDelete ?? "retain";
 
-export async function readRecord(root: string, subdir: string): Promise<VolumeRecord | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(recordPath(root, subdir))) as VolumeRecord;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof SyntaxError) return undefined;
-    throw e;
+/** Longest record file name: NAME_MAX less room for the ".tmp" of a write in progress. */
+const MAX_RECORD_NAME = 250;
+
+/** The record's file name in `/.csi-jfs/volumes`; undefined when it would be too long. */
+export function recordName(subdir: string): string | undefined {
+  const name = `${encodeURIComponent(subdir)}.json`;
+  return new TextEncoder().encode(name).length <= MAX_RECORD_NAME ? name : undefined;
+}
+
+/** Refuses a subdirectory whose record could not be written (before anything is created). */
+export function checkRecordable(subdir: string, what: string): void {
+  if (!recordName(subdir)) {
+    throw invalidArgument(
+      `${what} "${subdir.slice(0, 128)}..." is too long to record: at most ${
+        MAX_RECORD_NAME - 5
+      } bytes once "/" and other characters outside A-Z a-z 0-9 . _ - are percent-encoded`,
+    );
   }
 }
 
-export async function writeRecord(root: string, rec: VolumeRecord): Promise<void> {
-  await Deno.mkdir(recordsDir(root), { recursive: true, mode: 0o700 });
-  const path = recordPath(root, rec.subdir);
-  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(rec));
-  await Deno.rename(`${path}.tmp`, path);
+export type MetaDir = "volumes" | "archive" | "trash";
+
+/** Opens the admin mount's root (a path of the driver's own state directory) as a PathFd. */
+export async function openFsRoot(mountRoot: string): Promise<PathFd> {
+  // The state directory may lie under a link the operator made (/var/lib -> /data); it is the
+  // driver's, not a tenant's, so it is resolved first. The mount point itself is not: a
+  // stopped client would hang realpath(3), and openat2 below has a timeout.
+  const path = `${await Deno.realPath(dirname(mountRoot))}/${basename(mountRoot)}`;
+  return await openAbsolute(path, { field: "file system root" });
 }
 
-export async function removeRecord(root: string, subdir: string): Promise<void> {
-  await Deno.remove(recordPath(root, subdir)).catch((e) => {
+/**
+ * Opens `/.csi-jfs/<which>` beneath the file system root without following any link, making
+ * what is missing when `create` (0700, the driver's own). Undefined when missing and not
+ * `create`. A link, a non-directory, or a directory others may write (a tenant who can write
+ * the root could have made it) is FAILED_PRECONDITION, and nothing is touched.
+ */
+export async function openMetaDir(
+  root: PathFd,
+  which: MetaDir,
+  create: boolean,
+): Promise<PathFd | undefined> {
+  const opts = (name: string) => ({ name: `the driver's metadata directory ${name}`, sameMount: true });
+  const make = (name: string) => create ? { ...opts(name), create: { mode: 0o700 } } : opts(name);
+  const top = await openBeneath(root, RESERVED_TOP, make(`/${RESERVED_TOP}`))
+    .catch((e) => {
+      if (codeOf(e) === Code.NOT_FOUND) return undefined;
+      throw e;
+    });
+  if (!top) return undefined;
+  try {
+    await requirePrivate(top, `/${RESERVED_TOP}`);
+    const dir = await openBeneath(top, which, make(`/${RESERVED_TOP}/${which}`))
+      .catch((e) => {
+        if (codeOf(e) === Code.NOT_FOUND) return undefined;
+        throw e;
+      });
+    if (!dir) return undefined;
+    try {
+      await requirePrivate(dir, `/${RESERVED_TOP}/${which}`);
+    } catch (e) {
+      dir.close();
+      throw e;
+    }
+    return dir;
+  } finally {
+    top.close();
+  }
+}
+
+async function requirePrivate(dir: PathFd, name: string): Promise<void> {
+  const st = await dir.stat();
+  if (st.uid !== Deno.uid() || (st.mode & 0o022) !== 0) {
+    throw failedPrecondition(
+      `${name} in the file system is not the driver's (owner uid ${st.uid}, mode ${
+        (st.mode & 0o7777).toString(8)
+      }); a tenant may have replaced it. Check its contents, then make it root-owned and mode 0700`,
+    );
+  }
+}
+
+export async function readRecord(volumes: PathFd, subdir: string): Promise<VolumeRecord | undefined> {
+  const name = recordName(subdir);
+  if (!name) return undefined; // no such record can exist
+  const file = await openFile(volumes, name);
+  if (!file) return undefined;
+  try {
+    return JSON.parse(await Deno.readTextFile(file.procPath)) as VolumeRecord;
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined;
+    throw e;
+  } finally {
+    file.close();
+  }
+}
+
+/** Written whole, 0600, then renamed into place: never through a link, never half a record. */
+export async function writeRecord(volumes: PathFd, rec: VolumeRecord): Promise<void> {
+  const name = recordName(rec.subdir);
+  if (!name) throw invalidArgument(`volume directory /${rec.subdir.slice(0, 128)}... is too long to record`);
+  const tmp = `${volumes.procPath}/${name}.tmp`;
+  // unlink(2) removes a leftover (or a planted link) itself; O_EXCL then refuses anything new.
+  await Deno.remove(tmp).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  await Deno.writeTextFile(tmp, JSON.stringify(rec), { createNew: true, mode: 0o600 });
+  await Deno.rename(tmp, `${volumes.procPath}/${name}`);
+}
+
+export async function removeRecord(volumes: PathFd, subdir: string): Promise<void> {
+  const name = recordName(subdir);
+  if (!name) return;
+  await Deno.remove(`${volumes.procPath}/${name}`).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });
 }
-
-export const archiveDir = (root: string): string => join(root, RESERVED_TOP, "archive");

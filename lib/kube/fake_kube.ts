@@ -52,6 +52,13 @@ export class FakeKube implements Kube {
   failures = new Map<string, CodedError[]>();
   /** Called after a pod is stored (e.g. a test's kubelet that sets its status). */
   onCreatePod: ((pod: V1Pod) => void) | undefined;
+  /**
+   * A test's kubelet stopping a deleted pod: while it runs the pod stays, marked with a
+   * deletionTimestamp, as a graceful deletion does.
+   */
+  onDeletePod: ((pod: V1Pod) => Promise<void>) | undefined;
+  /** Awaited at the start of pod and Secret calls: a test's random yields make races happen. */
+  pause: (() => Promise<void>) | undefined;
   /** The clock of creationTimestamp. */
   now: () => number = Date.now;
   private rv = 0;
@@ -76,9 +83,9 @@ export class FakeKube implements Kube {
     }
   }
 
-  // deno-lint-ignore require-await
   async createPod(namespace: string, pod: V1Pod): Promise<V1Pod> {
     this.count("createPod");
+    await this.pause?.();
     const name = pod.metadata?.name ?? "";
     const key = podRef(namespace, name);
     if (this.pods.has(key)) {
@@ -99,9 +106,9 @@ export class FakeKube implements Kube {
     return clone(stored);
   }
 
-  // deno-lint-ignore require-await
   async getPod(namespace: string, name: string): Promise<V1Pod | undefined> {
     this.count("getPod");
+    await this.pause?.();
     const p = this.pods.get(podRef(namespace, name));
     return p ? clone(p) : undefined;
   }
@@ -120,15 +127,26 @@ export class FakeKube implements Kube {
       .map(clone);
   }
 
-  // deno-lint-ignore require-await
   async deletePod(namespace: string, name: string, opts: DeleteOptions = {}): Promise<void> {
     this.count("deletePod");
+    await this.pause?.();
     const key = podRef(namespace, name);
     const p = this.pods.get(key);
     if (!p) return;
     if (opts.uid && p.metadata?.uid !== opts.uid) {
       throw new CodedError(Code.ABORTED, `kubernetes: delete pod ${key}: uid precondition failed (HTTP 409)`);
     }
+    if (opts.gracePeriodSeconds === 0) return this.removePod(key); // --force --grace-period=0
+    if (this.onDeletePod && !p.metadata?.deletionTimestamp) {
+      p.metadata = { ...p.metadata, deletionTimestamp: new Date(this.now()), resourceVersion: this.tick() };
+      this.notify("MODIFIED", p);
+      const uid = p.metadata.uid;
+      void this.onDeletePod(clone(p)).finally(() => {
+        if (this.pods.get(key)?.metadata?.uid === uid) this.removePod(key);
+      });
+      return;
+    }
+    if (p.metadata?.deletionTimestamp) return;
     this.removePod(key);
   }
 
@@ -215,9 +233,9 @@ export class FakeKube implements Kube {
     return this.listeners.size;
   }
 
-  // deno-lint-ignore require-await
   async applySecret(namespace: string, secret: V1Secret): Promise<V1Secret> {
     this.count("applySecret");
+    await this.pause?.();
     const key = podRef(namespace, secret.metadata?.name ?? "");
     const owners = secret.metadata?.ownerReferences ?? [];
     const stored = clone(secret);

@@ -96,3 +96,113 @@ Deno.test("real kube: an unreachable API server is UNAVAILABLE", async () => {
   const kube = kubeAt("http://127.0.0.1:1");
   await assertCodedError(() => kube.getPod("ns", "x"), Code.UNAVAILABLE, /not reachable/);
 });
+
+/** A CA and a server certificate for 127.0.0.1, made with openssl (the in-cluster path is TLS). */
+async function makeCerts(dir: string): Promise<boolean> {
+  const sh = async (args: string[]) =>
+    (await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "null" }).output()).success;
+  try {
+    await Deno.writeTextFile(`${dir}/ext`, "subjectAltName=IP:127.0.0.1\n");
+    return await sh([
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=ca",
+    ]) &&
+      await sh([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+      ]) &&
+      await sh([
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+      ]);
+  } catch {
+    return false; // no openssl
+  }
+}
+
+Deno.test("real kube: TLS with the cluster's CA and a bearer token, as in a pod; another CA is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "real_kube_tls" });
+  try {
+    if (!(await makeCerts(dir))) {
+      console.warn("openssl not available: TLS case skipped");
+      return;
+    }
+    const auth: string[] = [];
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: await Deno.readTextFile(`${dir}/srv.crt`),
+      key: await Deno.readTextFile(`${dir}/srv.key`),
+      onListen: () => {},
+    }, (req) => {
+      auth.push(req.headers.get("authorization") ?? "");
+      return new Response(JSON.stringify({ metadata: { name: "p", uid: "u" } }), {
+        headers: { "content-type": "application/json" },
+      });
+    });
+    try {
+      const port = (server.addr as Deno.NetAddr).port;
+      const kubeWithCa = (ca: string) => {
+        const kc = new KubeConfig();
+        kc.loadFromOptions({
+          clusters: [{
+            name: "c",
+            server: `https://127.0.0.1:${port}`,
+            caData: btoa(ca),
+            skipTLSVerify: false,
+          }],
+          users: [{ name: "u", token: "sa-token-1234" }],
+          contexts: [{ name: "x", cluster: "c", user: "u" }],
+          currentContext: "x",
+        });
+        return new RealKube(kc);
+      };
+      const pod = await kubeWithCa(await Deno.readTextFile(`${dir}/ca.crt`)).getPod("ns", "p");
+      assertEquals(pod?.metadata?.uid, "u");
+      assertEquals(auth, ["Bearer sa-token-1234"]);
+      // The server's own certificate is no CA of it: the connection is refused, nothing is sent.
+      await assertCodedError(
+        () => kubeWithCa(Deno.readTextFileSync(`${dir}/srv.crt`)).getPod("ns", "p"),
+        Code.UNAVAILABLE,
+        /not reachable/,
+      );
+      assertEquals(auth.length, 1);
+    } finally {
+      await server.shutdown();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

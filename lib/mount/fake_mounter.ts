@@ -1,7 +1,12 @@
 import type { MountEntry } from "./mountinfo.ts";
-import type { Mounter, PathHealth } from "./mounter.ts";
+import type { BindOptions, Mounter, PathHealth } from "./mounter.ts";
+import { openAbsolute, type PathFd } from "../fs/beneath.ts";
+import { failedPrecondition } from "../errors.ts";
 
-/** An in-memory mount table for unit tests: records actions, takes injected errors and health. */
+/**
+ * An in-memory mount table for unit tests: records actions, takes injected errors and health.
+ * The fd-taking calls act on the paths the fds were opened by (the tests open real temp dirs).
+ */
 export class FakeMounter implements Mounter {
   entries: MountEntry[] = [];
   actions: string[] = [];
@@ -38,7 +43,30 @@ export class FakeMounter implements Mounter {
     }
   }
 
-  bind(source: string, target: string, opts: { readOnly?: boolean } = {}): Promise<void> {
+  async bindFd(source: PathFd, target: PathFd, opts: BindOptions = {}): Promise<MountEntry> {
+    await this.bind(source.path, target.path, opts);
+    return { ...this.entries[this.entries.length - 1]! };
+  }
+
+  /** Opens the real (temp) directory; the fake table decides whether it is the mount checked. */
+  async openMount(path: string, expected: MountEntry, field: string): Promise<PathFd> {
+    const top = this.entries.findLast((e) => e.mountPoint === path);
+    if (top?.id !== expected.id) {
+      throw failedPrecondition(`${field} ${path} no longer reaches mount ${expected.id}`);
+    }
+    return await openAbsolute(path, { field });
+  }
+
+  /** Like the real one: only the entry on top at the path, if it is the one checked. */
+  unmountChecked(path: string, expected: MountEntry, opts: { lazy?: boolean } = {}): Promise<void> {
+    const top = this.entries.findLast((e) => e.mountPoint === path);
+    if (top?.id !== expected.id) {
+      return Promise.reject(failedPrecondition(`${path} no longer reaches mount ${expected.id}`));
+    }
+    return this.unmount(path, opts);
+  }
+
+  bind(source: string, target: string, opts: BindOptions = {}): Promise<void> {
     this.actions.push(`bind ${source} ${target}${opts.readOnly ? " ro" : ""}`);
     this.takeFailure("bind");
     const parent = this.entries

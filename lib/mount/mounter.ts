@@ -1,16 +1,42 @@
-import { type CommandRunner, DenoCommandRunner, runOk } from "../exec.ts";
+import type { CommandRunner } from "../exec.ts";
+import { failedPrecondition } from "../errors.ts";
+import { openAbsolute, type PathFd } from "../fs/beneath.ts";
+import { fsCall } from "../fs/syscalls.ts";
+import * as libc from "../fs/libc_fs.ts";
 import { findMount, type MountEntry, parseMountinfo } from "./mountinfo.ts";
 import { type ProbeHealth, type ProbeOptions, probeStat } from "./stat_probe.ts";
 
 /** "hung": the path's file system did not answer in time (a stopped or overloaded FUSE client). */
 export type PathHealth = ProbeHealth;
 
+export interface BindOptions {
+  readOnly?: boolean;
+}
+
 /** Mount-table side effects, behind one interface so services can be tested with a fake. */
 export interface Mounter {
   list(): Promise<MountEntry[]>;
-  /** Bind-mounts `source` on `target`; with readOnly the bind is remounted read-only. */
-  bind(source: string, target: string, opts?: { readOnly?: boolean }): Promise<void>;
-  /** Unmounts `target`; lazy detaches it even when busy or broken. */
+  /**
+   * Bind-mounts the directory open at `source` onto the one open at `target` (mount(2) on
+   * their /proc/self/fd paths: exactly those directories, whatever their paths hold now) and
+   * returns the new mount's entry, for the caller to check what got mounted. With readOnly
+   * the bind is remounted read-only (or taken off again if that fails).
+   */
+  bindFd(source: PathFd, target: PathFd, opts?: BindOptions): Promise<MountEntry>;
+  /**
+   * Unmounts the mount on top at `path` (opened without following links) if it is `expected`
+   * (same mount id); otherwise FAILED_PRECONDITION and nothing changes. Lazy detaches
+   * exactly that mount through its fd.
+   */
+  unmountChecked(path: string, expected: MountEntry, opts?: { lazy?: boolean }): Promise<void>;
+  /**
+   * Opens the mount on top at `path` (without following links) if it is `expected`, else
+   * FAILED_PRECONDITION: the source of a bind that must be exactly what was checked.
+   */
+  openMount(path: string, expected: MountEntry, field: string): Promise<PathFd>;
+  /** Bind by paths, opened without following links (bindFd). */
+  bind(source: string, target: string, opts?: BindOptions): Promise<void>;
+  /** Unmounts `target` (umount2, the last component not followed); lazy detaches it even when busy or broken. */
   unmount(target: string, opts?: { lazy?: boolean }): Promise<void>;
   /**
    * Whether `path` can be stat'ed: "corrupted" for a dead FUSE connection (ENOTCONN) and the
@@ -27,9 +53,33 @@ export function statHealth(path: string, opts: ProbeOptions = {}): Promise<PathH
   return probeStat(path, opts);
 }
 
+/** Per-mount flags a bind carries over from its source; a remount must repeat them or lose them. */
+const KEPT: Record<string, number> = {
+  nosuid: 2,
+  nodev: 4,
+  noexec: 8,
+  noatime: 1024,
+  nodiratime: 2048,
+  relatime: 1 << 21,
+  strictatime: 1 << 24,
+};
+
+function keptFlags(e: MountEntry): number {
+  return e.options.reduce((f, o) => f | (KEPT[o] ?? 0), 0);
+}
+
+function mountError(call: string, path: string, errno: number): Error {
+  return new Error(`${call} ${path}: ${libc.errnoText(errno)}`);
+}
+
+/**
+ * mount(2) and umount2(2) made directly (on a worker, with a timeout: lib/fs/syscalls.ts), no
+ * `mount`/`umount` processes: nothing resolves a path between the check and the act, and a
+ * bind costs a syscall instead of a process. (The name stays for its callers.)
+ */
 export class ExecMounter implements Mounter {
   constructor(
-    private runner: CommandRunner = new DenoCommandRunner(),
+    _runner?: CommandRunner,
     private mountinfoPath = "/proc/self/mountinfo",
   ) {}
 
@@ -38,21 +88,100 @@ export class ExecMounter implements Mounter {
     return parseMountinfo(await Deno.readTextFile(this.mountinfoPath));
   }
 
-  async bind(source: string, target: string, opts: { readOnly?: boolean } = {}): Promise<void> {
-    await runOk(this.runner, "mount", ["--bind", source, target], { timeoutMs: 30_000 });
-    if (opts.readOnly) {
-      try {
-        await runOk(this.runner, "mount", ["-o", "remount,bind,ro", target], { timeoutMs: 30_000 });
-      } catch (e) {
-        // Never leave a writable bind behind when read-only was asked for.
-        await this.unmount(target, { lazy: true }).catch(() => {});
-        throw e;
+  async bindFd(source: PathFd, target: PathFd, opts: BindOptions = {}): Promise<MountEntry> {
+    const before = (await target.stat()).mountId;
+    const r = await fsCall("mount", [source.procPath, target.procPath, "", libc.MS_BIND], {
+      what: `bind ${source.path} on ${target.path}`,
+    });
+    if (r.ret !== 0) throw mountError("bind mount on", target.path, r.errno);
+    // The new mount is on top at the target's path: reach it (the old fd still names the
+    // directory underneath) and make sure it is the one just made.
+    const top = await openAbsolute(target.path, { field: "target" });
+    try {
+      const id = (await top.stat()).mountId;
+      const entry = (await this.list()).find((e) => e.id === id);
+      if (!entry || id === before || entry.mountPoint !== target.path) {
+        throw failedPrecondition(`the bind at ${target.path} could not be found again in the mount table`);
       }
+      if (opts.readOnly) {
+        const ro = await fsCall("mount", [
+          "",
+          top.procPath,
+          "",
+          libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | keptFlags(entry),
+        ], {
+          what: `remount ${target.path} read-only`,
+        });
+        if (ro.ret !== 0) {
+          // Never leave a writable bind behind when read-only was asked for.
+          await fsCall("umount2", [top.procPath, libc.MNT_DETACH]).catch(() => {});
+          throw mountError("remount read-only", target.path, ro.errno);
+        }
+        return (await this.list()).find((e) => e.id === id) ?? entry;
+      }
+      return entry;
+    } finally {
+      top.close();
+    }
+  }
+
+  async openMount(path: string, expected: MountEntry, field: string): Promise<PathFd> {
+    const fd = await openAbsolute(path, { field });
+    try {
+      const id = (await fd.stat()).mountId;
+      if (id !== expected.id) {
+        throw failedPrecondition(
+          `${field} ${path} no longer reaches the mount ${expected.id} that was checked (it reaches ${id})`,
+        );
+      }
+      return fd;
+    } catch (e) {
+      fd.close();
+      throw e;
+    }
+  }
+
+  async unmountChecked(path: string, expected: MountEntry, opts: { lazy?: boolean } = {}): Promise<void> {
+    const top = await openAbsolute(path, { field: "mount point" });
+    try {
+      const id = (await top.stat()).mountId;
+      if (id !== expected.id) {
+        throw failedPrecondition(
+          `${path} no longer reaches the mount ${expected.id} that was checked (it reaches ${id}); nothing unmounted`,
+        );
+      }
+      if (opts.lazy) {
+        // Exactly the mount checked: the magic link is followed to the fd's own mount.
+        const r = await fsCall("umount2", [top.procPath, libc.MNT_DETACH], { what: `unmount ${path}` });
+        if (r.ret !== 0) throw mountError("umount", path, r.errno);
+        return;
+      }
+    } finally {
+      top.close();
+    }
+    // A plain unmount fails (EBUSY) while anything, our fd included, holds the mount: so by path,
+    // right after the check, under the caller's lock on it (host paths no tenant can change).
+    await this.unmount(path);
+  }
+
+  async bind(source: string, target: string, opts: BindOptions = {}): Promise<void> {
+    const s = await openAbsolute(source, { field: "bind source" });
+    try {
+      const t = await openAbsolute(target, { field: "bind target" });
+      try {
+        await this.bindFd(s, t, opts);
+      } finally {
+        t.close();
+      }
+    } finally {
+      s.close();
     }
   }
 
   async unmount(target: string, opts: { lazy?: boolean } = {}): Promise<void> {
-    await runOk(this.runner, "umount", opts.lazy ? ["-l", target] : [target], { timeoutMs: 30_000 });
+    const flags = libc.UMOUNT_NOFOLLOW | (opts.lazy ? libc.MNT_DETACH : 0);
+    const r = await fsCall("umount2", [target, flags], { what: `unmount ${target}` });
+    if (r.ret !== 0) throw mountError("umount", target, r.errno);
   }
 
   health(path: string): Promise<PathHealth> {

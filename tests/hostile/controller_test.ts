@@ -5,10 +5,21 @@
 // runs last so that a wrongly destructive case cannot mask the others.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
 import { type Driver, mountCap } from "../support/driver.ts";
-import { assertRootHolds, type Case, fsRoot, GiB, MAX_INT64, runCases, withSuite } from "./support.ts";
+import { dirname } from "node:path";
+import {
+  assertRootHolds,
+  type Case,
+  fsRoot,
+  GiB,
+  MAX_INT64,
+  runCases,
+  snapshot,
+  withSuite,
+} from "./support.ts";
 
 const INVALID = "INVALID_ARGUMENT";
 const LEGIT = "jfs1/itfs/delete/legit";
+const FORGED = "2026-01-01 00:00:00.000 +00:00 [INF] csi-jfs·controller: volume /legit deleted (forged)";
 
 /** Ids that name no volume of this driver, each for its own reason. */
 const NOT_VOLUMES: Array<[string, string]> = [
@@ -27,6 +38,12 @@ const NOT_VOLUMES: Array<[string, string]> = [
   ["an upper-case file system name", "jfs1/ITFS/delete/legit"],
   ["another id version", "jfs2/itfs/delete/legit"],
   ["no subdir", "jfs1/itfs/delete/"],
+  // Issue 11 item 16: every segment fits a name, the record name of the whole would not.
+  [
+    "a subdir too long to have a record",
+    `jfs1/itfs/delete/${["a", "b", "c", "d"].map((c) => c.repeat(200)).join("/")}`,
+  ],
+  ["a 255-byte subdir", `jfs1/itfs/delete/${"n".repeat(255)}`],
 ];
 
 function cases(d: Driver, root: string): Case[] {
@@ -126,6 +143,32 @@ function cases(d: Driver, root: string): Case[] {
       }),
       then: memberSurvives,
     },
+    // Issue 11 item 5: the record decides the policy; the id only finds the record.
+    {
+      ...c("DeleteVolume", "an id of a retained volume edited to say delete", "OK", {
+        volume_id: "jfs1/itfs/delete/team/kept",
+        secrets,
+      }),
+      then: async () => {
+        assertEquals(
+          await Deno.readTextFile(`${root}/team/kept/data`),
+          "keep me",
+          "the retained data survives",
+        );
+      },
+    },
+    // Issue 11 item 17: a newline in a logged field cannot forge a line of the text log.
+    {
+      ...c("DeleteVolume", "an id carrying a forged log line", "OK", {
+        volume_id: `x\n${FORGED}\r\x1b[2K`,
+        secrets,
+      }),
+      then: async () => {
+        const lines = (await d.logs()).split("\n");
+        assert(!lines.some((l) => l.startsWith(FORGED)), "a forged line reached the log");
+        assert(lines.some((l) => l.includes(`x\\n${FORGED}\\r\\x1b[2K`)), "the id is logged, escaped");
+      },
+    },
     // The link is followed by nothing: the host directory it points at stays intact (guard).
     c("DeleteVolume", "an id naming a planted symlink to a host directory", "OK", {
       volume_id: "jfs1/itfs/delete/planted",
@@ -149,9 +192,12 @@ Deno.test({
     withSuite(t, async ({ d, guard, seen, createVolume }) => {
       await createVolume("legit");
       await createVolume("pv-member", { pathPattern: "team/member" });
+      const kept = await createVolume("pv-kept", { pathPattern: "team/kept", onDelete: "retain" });
+      assertEquals(kept.volume_id, "jfs1/itfs/retain/team/kept");
       const root = await fsRoot(d);
       await Deno.writeTextFile(`${root}/legit/data`, "keep me");
       await Deno.writeTextFile(`${root}/team/member/data`, "keep me");
+      await Deno.writeTextFile(`${root}/team/kept/data`, "keep me");
       // A user of the file system (a pod with a static PV of its root) plants a link to the host.
       await Deno.symlink(guard.sentinelDir, `${root}/planted`);
 
@@ -162,9 +208,133 @@ Deno.test({
         await Deno.remove(`${root}/planted`).catch((e) => {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         });
+        await Deno.remove(`${root}/team/kept`, { recursive: true });
         await assertRootHolds(d, ["legit", "team/member"]);
         assertEquals(await Deno.readTextFile(`${root}/legit/data`), "keep me");
         assertEquals(await Deno.readTextFile(`${root}/team/member/data`), "keep me");
       });
+    }),
+});
+
+/** A host directory outside the driver's, holding what a forged record tree would touch. */
+async function hostRecords(
+  d: Driver,
+): Promise<{ dir: string; check(): Promise<void>; cleanup(): Promise<void> }> {
+  const dir = `${dirname(d.dir)}/csi-jfs-hostile-records-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(`${dir}/volumes`, { recursive: true });
+  const victim = JSON.stringify({ name: "victim", subdir: "victim", capacityBytes: "0", createdAt: "x" });
+  await Deno.writeTextFile(`${dir}/victim.json`, victim);
+  await Deno.writeTextFile(`${dir}/volumes/victim.json`, victim);
+  const before = await snapshot(dir);
+  return {
+    dir,
+    check: async () => assertEquals(await snapshot(dir), before, "the host directory changed"),
+    cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
+// Issue 11 item 2: a tenant who can write the file system root replaces the driver's metadata
+// tree (or part of it) with a link to a host directory, or with a file. Every request that
+// would reach the records through it is refused, and nothing is written or deleted there.
+Deno.test({
+  name: "hostile file system: links and files planted in the driver's metadata tree",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: (t) =>
+    withSuite(t, async ({ d, guard, seen, createVolume }) => {
+      const secrets = d.secrets;
+      await createVolume("legit");
+      const root = await fsRoot(d);
+      const host = await hostRecords(d);
+      const meta = `${root}/.csi-jfs`;
+      const plants: Array<[string, () => Promise<void>, () => Promise<void>]> = [
+        [
+          "/.csi-jfs/volumes is a link to a host directory",
+          async () => {
+            await Deno.rename(`${meta}/volumes`, `${meta}/volumes.real`);
+            await Deno.symlink(host.dir, `${meta}/volumes`);
+          },
+          async () => {
+            await Deno.remove(`${meta}/volumes`);
+            await Deno.rename(`${meta}/volumes.real`, `${meta}/volumes`);
+          },
+        ],
+        [
+          "/.csi-jfs is a link to a host directory",
+          async () => {
+            await Deno.rename(meta, `${root}/csi-jfs.real`);
+            await Deno.symlink(host.dir, meta);
+          },
+          async () => {
+            await Deno.remove(meta);
+            await Deno.rename(`${root}/csi-jfs.real`, meta);
+          },
+        ],
+        [
+          "/.csi-jfs/volumes is a file",
+          async () => {
+            await Deno.rename(`${meta}/volumes`, `${meta}/volumes.real`);
+            await Deno.writeTextFile(`${meta}/volumes`, "not a directory");
+          },
+          async () => {
+            await Deno.remove(`${meta}/volumes`);
+            await Deno.rename(`${meta}/volumes.real`, `${meta}/volumes`);
+          },
+        ],
+      ];
+      try {
+        for (const [what, plant, restore] of plants) {
+          await plant();
+          try {
+            const cases: Case[] = [
+              {
+                name: `${what}: a new volume`,
+                method: "CreateVolume",
+                req: {
+                  name: "fresh",
+                  capacity_range: { required_bytes: GiB },
+                  volume_capabilities: [mountCap()],
+                  parameters: {},
+                  secrets,
+                },
+                code: "FAILED_PRECONDITION",
+              },
+              {
+                name: `${what}: an id crafted to find a host file as its record`,
+                method: "DeleteVolume",
+                req: { volume_id: "jfs1/itfs/delete/victim", secrets },
+                code: "FAILED_PRECONDITION",
+              },
+              {
+                name: `${what}: the legitimate volume`,
+                method: "DeleteVolume",
+                req: { volume_id: "jfs1/itfs/delete/legit", secrets },
+                code: "FAILED_PRECONDITION",
+              },
+              {
+                name: `${what}: expanding the legitimate volume`,
+                method: "ControllerExpandVolume",
+                req: {
+                  volume_id: "jfs1/itfs/delete/legit",
+                  capacity_range: { required_bytes: String(2 * Number(GiB)) },
+                  secrets,
+                },
+                code: "FAILED_PRECONDITION",
+              },
+            ];
+            await runCases(t, d, cases, seen);
+            await host.check();
+          } finally {
+            await restore();
+          }
+        }
+        await t.step("nothing outside the file system changed; the volume is intact", async () => {
+          await host.check();
+          await guard.check();
+          await assertRootHolds(d, ["legit"]);
+        });
+      } finally {
+        await host.cleanup();
+      }
     }),
 });

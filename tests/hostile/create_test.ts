@@ -170,6 +170,28 @@ function cases(d: Driver, root: string): Case[] {
     },
     // Regression: bug E, found by this tier and fixed.
     create("a name whose directory is a planted symlink", "FAILED_PRECONDITION", { name: "planted" }),
+    // Issue 11 item 4: a directory the driver did not make is never adopted (nor chmod 0777).
+    {
+      ...create("a name whose directory exists and is not a volume", "ALREADY_EXISTS", { name: "private" }),
+      then: async (o) => {
+        assert(o.details.includes("/private"), `the message names the directory: ${o.details}`);
+        assert(/static|pathPattern/.test(o.details), `the message says how to resolve it: ${o.details}`);
+        assertEquals((await Deno.lstat(`${root}/private`)).mode! & 0o7777, 0o700, "its mode is unchanged");
+        assertEquals(await Deno.readTextFile(`${root}/private/secret.txt`), "private");
+      },
+    },
+    create("a pathPattern onto an existing directory that is not a volume", "ALREADY_EXISTS", {
+      ...pattern("${pvc.namespace}/${pvc.name}", { [NS]: "team", [PVC]: "notes" }),
+    }),
+    // Issue 11 item 16: every segment fits, but the whole cannot be recorded: INVALID_ARGUMENT.
+    create("a pathPattern whose record name would be too long", INVALID, {
+      ...pattern(["a", "b", "c", "d"].map((c) => c.repeat(200)).join("/")),
+    }),
+    create("a pathPattern with a segment of 256 bytes", INVALID, pattern(`vols/${"s".repeat(256)}`)),
+    create("a name of 256 bytes", INVALID, { name: "n".repeat(256) }),
+    create("a name of 255 bytes whose record name would be too long", INVALID, {
+      name: `${"n".repeat(250)}-tail`,
+    }),
     {
       name: "the legitimate volume is untouched and the planted symlink still a symlink",
       method: "ValidateVolumeCapabilities",
@@ -195,12 +217,34 @@ Deno.test({
       const root = await fsRoot(d);
       // A user of the file system (a pod with a static PV of its root) plants a link to the host.
       await Deno.symlink(guard.sentinelDir, `${root}/planted`);
+      // ... and keeps private directories, in the root and beside volumes.
+      await Deno.mkdir(`${root}/private`, { mode: 0o700 });
+      await Deno.chmod(`${root}/private`, 0o700);
+      await Deno.writeTextFile(`${root}/private/secret.txt`, "private");
+      await Deno.mkdir(`${root}/team/notes`, { mode: 0o700 });
+
+      await t.step("the driver's metadata tree is root's and closed to tenants", async () => {
+        for (const [path, mode] of [[".csi-jfs", 0o700], [".csi-jfs/volumes", 0o700]] as const) {
+          const st = await Deno.lstat(`${root}/${path}`);
+          assert(st.isDirectory, `/${path} is a directory`);
+          assertEquals((st.mode! & 0o7777).toString(8), mode.toString(8), `mode of /${path}`);
+          assertEquals(st.uid, 0, `owner of /${path}`);
+        }
+        for await (const e of Deno.readDir(`${root}/.csi-jfs/volumes`)) {
+          const st = await Deno.lstat(`${root}/.csi-jfs/volumes/${e.name}`);
+          assert(st.isFile, `record ${e.name} is a file`);
+          assertEquals((st.mode! & 0o7777).toString(8), "600", `mode of record ${e.name}`);
+          assertEquals(st.uid, 0, `owner of record ${e.name}`);
+        }
+      });
 
       await runCases(t, d, cases(d, root), seen);
 
       await t.step("nothing outside the legitimate volume directories changed", async () => {
         await guard.check();
         await Deno.remove(`${root}/planted`);
+        await Deno.remove(`${root}/private`, { recursive: true });
+        await Deno.remove(`${root}/team/notes`);
         await assertRootHolds(d, ["legit", "team/member"]);
         assertEquals(
           (await Array.fromAsync(Deno.readDir(`${root}/team`))).map((e) => e.name),

@@ -2,7 +2,7 @@
 // the node's client mount, a foreign tmpfs, a symlink and sentinels to aim hostile paths at,
 // and the request builders the node case tables are written with.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, type Driver, mountCap, mountsUnder, sh } from "../support/driver.ts";
+import { call, type Driver, JUICEFS, mountCap, mountsUnder, sh } from "../support/driver.ts";
 import { assertRootHolds, type Case, fsRoot, nodeClientMount, runCases, withSuite } from "./support.ts";
 
 export const INVALID = "INVALID_ARGUMENT";
@@ -20,6 +20,10 @@ export interface Paths {
   target: string;
   /** The node's JuiceFS client mount (the whole file system). */
   client: string;
+  /** The controller's admin mount of the file system (not the node's). */
+  admin: string;
+  /** With `foreignFuse`: a JuiceFS client of the same file system the driver did not start. */
+  foreignFuse: string;
   /** A tmpfs the driver did not make, holding a file `marker`. */
   foreign: string;
   /** A symlink to the sentinel directory. */
@@ -87,15 +91,19 @@ export function requests(d: Driver, p: Paths) {
 export async function withNodeFixture(
   t: Deno.TestContext,
   cases: (d: Driver, p: Paths) => Case[],
+  opts: { foreignFuse?: boolean } = {},
 ): Promise<void> {
   await withSuite(t, async ({ d, secrets, guard, seen, createVolume }) => {
     const foreign = `${d.dir}/foreign`;
+    const foreignFuse = `${d.dir}/unknown-fuse`;
     try {
       const p: Paths = {
         staging: `${d.dir}/staging/legit`,
         otherStaging: `${d.dir}/staging/other`,
         target: `${d.dir}/pods/p1/vol`,
         client: "",
+        admin: "",
+        foreignFuse,
         foreign,
         link: `${d.dir}/links/to-sentinel`,
         sentinelDir: guard.sentinelDir,
@@ -119,6 +127,12 @@ export async function withNodeFixture(
       });
       p.client = await nodeClientMount(d);
       const root = await fsRoot(d);
+      p.admin = root;
+      if (opts.foreignFuse) {
+        await Deno.mkdir(foreignFuse);
+        const f = await sh(`${JUICEFS} mount ${d.secrets.metaurl} ${foreignFuse} -d --no-usage-report`);
+        assertEquals(f.code, 0, f.out);
+      }
       // A user of the file system (a pod with a static PV of its root) plants a link to the host.
       await Deno.symlink(guard.sentinelDir, `${root}/planted`);
       await Deno.mkdir(`${d.dir}/links`);
@@ -137,6 +151,7 @@ export async function withNodeFixture(
         assertEquals(mountsUnder(`${d.dir}/pods`), []);
         assertEquals(mountsUnder(`${d.dir}/links`), []);
         assertEquals(mountsUnder(foreign), [foreign], "the foreign mount is untouched");
+        if (opts.foreignFuse) assertEquals(mountsUnder(foreignFuse), [foreignFuse], "the foreign client too");
       });
       await t.step("nothing outside the legitimate volume directories changed", async () => {
         await guard.check();
@@ -145,6 +160,7 @@ export async function withNodeFixture(
       });
     } finally {
       for (const m of mountsUnder(foreign)) await sh(`umount -l '${m}'`);
+      if (mountsUnder(foreignFuse).length) await sh(`${JUICEFS} umount --force '${foreignFuse}'`);
     }
   });
 }
