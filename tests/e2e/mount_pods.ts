@@ -16,11 +16,10 @@ export const podModeSkipReason = Deno.env.get("E2E_DRIVER_DEPLOYED") !== "1"
   ? "the driver is not deployed"
   : `the node plugin runs --mount-mode=${MOUNT_MODE || "?"} (deploy/node.yaml does not say --mount-mode=pod)`;
 
-/** In pod mode the test file system's files (sqlite3 and the bucket, on the host) must be seen
- * by the Mount Pods: the cache directory is the host path they get, at the same path. As in
- * tests/e2e/overlay/juicefs-e2e.yaml. */
+/** In pod mode the Mount Pods must see the test file system's files (sqlite3 and the bucket,
+ * on the host): a host path mounted at the same path. As in tests/e2e/overlay/juicefs-e2e.yaml. */
 export const MOUNT_POD_PARAMS: Record<string, string> = MOUNT_MODE === "pod"
-  ? { mountCacheDir: "/var/lib/csi-jfs-e2e" }
+  ? { mountHostPaths: "/var/lib/csi-jfs-e2e" }
   : {};
 
 // One mark per run (tests/e2e/run.sh sets it) in every secret value the suite makes, so that
