@@ -19,6 +19,11 @@ elif grep -q -- '--mount-mode=pod' "$REPO/deploy/node.yaml"; then
 else
   MOUNT_MODE=process OVERLAY="$REPO/tests/e2e/overlay-process"
 fi
+# The sidecar injector too, where deploy/ has it (tests/e2e/overlay-sidecar).
+SIDECAR=
+if [ -z "${E2E_OVERLAY:-}" ] && [ "$MOUNT_MODE" = pod ] && [ -e "$REPO/deploy/sidecar-injector/kustomization.yaml" ]; then
+  SIDECAR=1 OVERLAY="$REPO/tests/e2e/overlay-sidecar"
+fi
 started_cluster=
 deployed=
 summary=
@@ -40,6 +45,8 @@ cleanup() {
     phase "removing the test namespace"
     kubectl_admin delete namespace "$TEST_NS" --ignore-not-found --wait=true --timeout=180s >/dev/null 2>&1 ||
       log "the test namespace did not go away in 180s"
+    kubectl_admin delete namespace -l jfs.csi.dev/e2e=true --ignore-not-found --wait=true --timeout=180s >/dev/null 2>&1 ||
+      log "the suite's other namespaces did not go away in 180s"
   fi
   if [ -n "$deployed" ] && running kube-apiserver; then
     phase "removing the driver"
@@ -108,10 +115,11 @@ else
 fi
 
 if [ -n "$driver_ready" ]; then
-  phase "deploying ${OVERLAY#"$REPO/"} (--mount-mode=$MOUNT_MODE)"
+  phase "deploying ${OVERLAY#"$REPO/"} (--mount-mode=$MOUNT_MODE${SIDECAR:+, sidecar injector})"
   if kubectl_admin get namespace csi-jfs >/dev/null 2>&1; then
     log "removing what an earlier run left deployed"
     kubectl_admin delete namespace "$TEST_NS" --ignore-not-found --wait=true --timeout=180s >/dev/null
+    kubectl_admin delete namespace -l jfs.csi.dev/e2e=true --ignore-not-found --wait=true --timeout=180s >/dev/null
     wait_pvs_gone || log "some PersistentVolumes of jfs.csi.dev were not deleted"
     kubectl_admin delete storageclass -l jfs.csi.dev/e2e=true --ignore-not-found >/dev/null
     kubectl_admin delete -k "$OVERLAY" --ignore-not-found --wait=true --timeout=180s >/dev/null
@@ -121,10 +129,11 @@ if [ -n "$driver_ready" ]; then
   deployed=1
   kubectl_admin apply -k "$OVERLAY" >/dev/null
   if ! kubectl_admin -n csi-jfs rollout status deployment/csi-jfs-controller --timeout=180s ||
-    ! kubectl_admin -n csi-jfs rollout status daemonset/csi-jfs-node --timeout=180s; then
+    ! kubectl_admin -n csi-jfs rollout status daemonset/csi-jfs-node --timeout=180s ||
+    { [ -n "$SIDECAR" ] && ! kubectl_admin -n csi-jfs rollout status deployment/csi-jfs-sidecar-injector --timeout=180s; }; then
     kubectl_admin -n csi-jfs get pods -o wide >&2 || true
     kubectl_admin -n csi-jfs describe pods >&2 || true
-    for app in csi-jfs-controller csi-jfs-node; do
+    for app in csi-jfs-controller csi-jfs-node csi-jfs-sidecar-injector; do
       kubectl_admin -n csi-jfs logs -l "app=$app" --all-containers --prefix --tail=50 >&2 2>/dev/null || true
     done
     die "the driver did not become ready"
@@ -135,14 +144,14 @@ phase "suite"
 set +e
 # Every secret value the suite makes carries this mark; no_secrets_test.ts looks for it.
 E2E_DRIVER_DEPLOYED=${driver_ready:+1} KUBECTL="$K8S_BIN/kubectl" KUBECONFIG="$KUBECONFIG_ADMIN" \
-  E2E_NODE_NAME="$NODE_NAME" E2E_META_DB="$E2E_DATA/meta.db" E2E_MOUNT_MODE="$MOUNT_MODE" \
+  E2E_NODE_NAME="$NODE_NAME" E2E_META_DB="$E2E_DATA/meta.db" E2E_MOUNT_MODE="$MOUNT_MODE" E2E_SIDECAR="$SIDECAR" \
   E2E_SECRET_MARK="e2e-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   "$DENO_BIN" test -A --no-check=remote "$REPO/tests/e2e/" 2>&1 | tee "$LOGS/e2e-suite.log"
 suite_rc=${PIPESTATUS[0]}
 set -e
 if [ "$suite_rc" != 0 ] && [ -n "$deployed" ]; then
   log "suite failed: driver logs follow"
-  for app in csi-jfs-controller csi-jfs-node; do
+  for app in csi-jfs-controller csi-jfs-node csi-jfs-sidecar-injector; do
     kubectl_admin -n csi-jfs logs -l "app=$app" --all-containers --prefix --tail=80 >&2 2>/dev/null || true
   done
 fi
