@@ -32,6 +32,21 @@ export interface Config {
   namespace?: string;
   /** A kubeconfig for running outside a pod (default: $KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeconfig?: string;
+  /** --mode=sidecar-injector */
+  injector?: InjectorConfig;
+}
+
+/** The sidecar injector's settings (its flags are kept together in the table below). */
+export interface InjectorConfig {
+  hostname: string;
+  port: number;
+  /** The namespace the injector runs in (its Service, its certificate Secret). */
+  namespace: string;
+  serviceName: string;
+  tlsSecret: string;
+  webhookConfig: string;
+  /** Unset: the image the injector itself runs (read from its own pod). */
+  sidecarImage?: string;
 }
 
 /** A bad command line: main prints the message on one line and exits 2. */
@@ -54,7 +69,12 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "unix:///csi/csi.sock",
   },
   nodeid: { type: "string", help: "this node's name (default: hostname)", modes: ["node"] },
-  "driver-name": { type: "string", help: "CSI driver name", modes: SERVING, default: DEFAULT_DRIVER_NAME },
+  "driver-name": {
+    type: "string",
+    help: "CSI driver name",
+    modes: [...SERVING, "sidecar-injector"],
+    default: DEFAULT_DRIVER_NAME,
+  },
   "mount-mode": {
     type: "string",
     help: "where JuiceFS clients run: process | pod",
@@ -94,8 +114,9 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   namespace: {
     type: "string",
-    help: "pod mode: namespace of the Mount Pods and their Secrets (default: env POD_NAMESPACE)",
-    modes: ["node"],
+    help:
+      "the driver's namespace: pod mode's Mount Pods, the injector's Service and Secret (default: env POD_NAMESPACE)",
+    modes: ["node", "sidecar-injector"],
   },
   kubeconfig: {
     type: "string",
@@ -128,6 +149,36 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "boolean",
     help: "on SIGTERM leave the mount to the fd keeper unless its directory holds a release file",
     modes: ["mount-supervisor"],
+  },
+  // --mode=sidecar-injector
+  listen: {
+    type: "string",
+    help: "HTTPS address of the admission webhook (host:port)",
+    modes: ["sidecar-injector"],
+    default: "0.0.0.0:9443",
+  },
+  "service-name": {
+    type: "string",
+    help: "the injector's Service (its DNS names go in the serving certificate)",
+    modes: ["sidecar-injector"],
+    default: "csi-jfs-sidecar-injector",
+  },
+  "tls-secret": {
+    type: "string",
+    help: "Secret holding the injector's CA and serving certificate (created when missing)",
+    modes: ["sidecar-injector"],
+    default: "csi-jfs-sidecar-injector-tls",
+  },
+  "webhook-config": {
+    type: "string",
+    help: "MutatingWebhookConfiguration whose caBundle the injector keeps current",
+    modes: ["sidecar-injector"],
+    default: "csi-jfs-sidecar-injector",
+  },
+  "sidecar-image": {
+    type: "string",
+    help: "image of the injected client (default: the injector's own image)",
+    modes: ["sidecar-injector"],
   },
   help: { type: "boolean", help: "show help (with --mode: that mode's flags)", modes: "all" },
   version: { type: "boolean", help: "print the version", modes: "all" },
@@ -217,6 +268,7 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     ...(opt("fd-keeper") ? { fdKeeper: opt("fd-keeper") as string } : {}),
     ...(values["keep-mount-on-term"] ? { keepMountOnTerm: true } : {}),
   };
+  if (mode === "sidecar-injector") config.injector = injectorConfig(str, opt);
   if (config.keepMountOnTerm && !config.fdKeeper) {
     throw new UsageError("--keep-mount-on-term needs --fd-keeper (the keeper keeps the mount alive)");
   }
@@ -238,4 +290,36 @@ export function parseConfig(argv: string[], hostname: () => string = Deno.hostna
     throw new UsageError(`--nodeid: "${config.nodeId}" is empty or too long`);
   }
   return { kind: "run", config };
+}
+
+const K8S_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
+
+function injectorConfig(str: (n: string) => string, opt: (n: string) => string | undefined): InjectorConfig {
+  const listen = str("listen");
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/.exec(listen);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw new UsageError(`--listen: "${listen}" is not host:port like 0.0.0.0:9443`);
+  const namespace = opt("namespace") ?? Deno.env.get("POD_NAMESPACE") ?? "csi-jfs";
+  const names: Record<string, string> = {
+    namespace,
+    "service-name": str("service-name"),
+    "tls-secret": str("tls-secret"),
+    "webhook-config": str("webhook-config"),
+  };
+  for (const [flag, v] of Object.entries(names)) {
+    if (!K8S_NAME.test(v)) throw new UsageError(`--${flag}: "${v}" is not a Kubernetes object name`);
+  }
+  const image = opt("sidecar-image");
+  if (image !== undefined && !/^[^\s]{1,512}$/.test(image)) {
+    throw new UsageError(`--sidecar-image: "${image.slice(0, 64)}" is not an image reference`);
+  }
+  return {
+    hostname: (m[1] ?? "").replace(/^\[|\]$/g, "") || "0.0.0.0",
+    port,
+    namespace,
+    serviceName: names["service-name"] ?? "",
+    tlsSecret: names["tls-secret"] ?? "",
+    webhookConfig: names["webhook-config"] ?? "",
+    ...(image ? { sidecarImage: image } : {}),
+  };
 }

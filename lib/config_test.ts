@@ -78,6 +78,40 @@ Deno.test("parseConfig: the mount-supervisor's fd keeper flags", () => {
   }
 });
 
+Deno.test("parseConfig reads the sidecar injector's flags and refuses bad ones", () => {
+  const p = parseConfig([
+    "--mode=sidecar-injector",
+    "--listen=127.0.0.1:8443",
+    "--namespace=jfs",
+    "--sidecar-image=reg/csi-jfs:1",
+  ], host);
+  assert(p.kind === "run");
+  assertEquals(p.config.injector, {
+    hostname: "127.0.0.1",
+    port: 8443,
+    namespace: "jfs",
+    serviceName: "csi-jfs-sidecar-injector",
+    tlsSecret: "csi-jfs-sidecar-injector-tls",
+    webhookConfig: "csi-jfs-sidecar-injector",
+    sidecarImage: "reg/csi-jfs:1",
+  });
+  const cases: Array<[string[], RegExp]> = [
+    [["--mode=sidecar-injector", "--listen=9443"], /--listen/],
+    [["--mode=sidecar-injector", "--listen=h:99999"], /--listen/],
+    [["--mode=sidecar-injector", "--tls-secret=Bad_Name"], /--tls-secret/],
+    [["--mode=node", "--listen=:1"], /does not apply to --mode=node/],
+  ];
+  for (const [argv, re] of cases) {
+    let err: unknown;
+    try {
+      parseConfig(argv, host);
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof UsageError && re.test(err.message), `${argv.join(" ")}: ${err}`);
+  }
+});
+
 Deno.test("parseConfig: pod mode flags", () => {
   const p = parseConfig([
     "--mode=node",

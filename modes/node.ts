@@ -25,6 +25,7 @@ export async function runNode(config: Config): Promise<number> {
     mounter,
     locks: new KeyedLocks(),
     releaser,
+    bindRecordsDir: `${config.stateDir}/binds`,
   });
   return await serveUntilSignal(
     config,

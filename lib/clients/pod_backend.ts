@@ -153,7 +153,7 @@ export class PodBackend implements MountBackend {
       nodeSelector(this.o.nodeName),
       (e) => this.onPodEvent(e),
       {
-        resyncMs: 60_000,
+        resyncMs: 120_000,
         onError: (e) => log.warn("watching Mount Pods: {e}", { e: String(e) }),
       },
     );

@@ -147,8 +147,10 @@ export async function guardOutside(d: Driver): Promise<Guard> {
   await Deno.writeTextFile(sentinelFile, "sentinel\n");
   await Deno.chmod(sentinelFile, 0o600);
   // Other instances of the test harness (and make bench) may mount and unmount under their own
-  // temp dirs meanwhile.
-  const others = new RegExp(`^${dirname(d.dir)}/csi-jfs-(it|bench)-`);
+  // temp dirs meanwhile, and a running test cluster (make cluster-up) mounts pods' volumes,
+  // rootfs and network namespaces under its own roots.
+  const cluster = "/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/cni-";
+  const others = new RegExp(`^(${dirname(d.dir)}/csi-jfs-(it|bench)-|${cluster})`);
   const outside = () =>
     mountsUnder("/").filter((m) => !(m === d.dir || m.startsWith(`${d.dir}/`)) && !others.test(m));
   const before = { dir: await snapshot(sentinelDir), file: await snapshot(sentinelFile), mounts: outside() };
