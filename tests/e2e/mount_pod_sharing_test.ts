@@ -152,7 +152,9 @@ Deno.test({
       await runApps([appPod(NS, "mp-app-ten", tenClaims, IDLE)]);
       const made = await mountPodsSince(baseline);
       assertEquals(made.length, 2, `Mount Pods after ten concurrent stages:\n${describe(made)}`);
+      watch.add(made);
       const ever = [...watch.seen].filter(([uid]) => !baseline.has(uid));
+      if (watch.errors.length) console.log(`the Mount Pod watch said: ${watch.errors.join("; ")}`);
       console.log(
         `Mount Pods ever created in these tests: ${ever.length} (${ever.map(([, n]) => n).join(", ")})`,
       );

@@ -127,39 +127,66 @@ export async function waitMountPodsGone(uids: Set<string>, timeoutMs = 180_000):
   }, timeoutMs);
 }
 
-/** Every Mount Pod the API reports while it runs, by UID: a pod deleted and made again counts twice. */
+/** Every Mount Pod the API reports while it runs, by UID: a pod deleted and made again counts
+ * twice. A watch the server ends is started again; `errors` keeps what kubectl said. */
 export class MountPodWatch {
   readonly seen = new Map<string, string>(); // uid -> name
+  readonly errors: string[] = [];
+  #stopped = false;
   #child: Deno.ChildProcess | undefined;
-  #done: Promise<void> | undefined;
+  #loop: Promise<void> | undefined;
 
   start(): void {
-    const sel = encodeURIComponent(MOUNT_POD_SELECTOR);
-    this.#child = new Deno.Command(Deno.env.get("KUBECTL") ?? "kubectl", {
-      args: ["get", "--raw", `/api/v1/namespaces/${DRIVER_NS}/pods?watch=1&labelSelector=${sel}`],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    this.#done = (async () => {
-      let rest = "";
-      for await (const chunk of this.#child!.stdout.pipeThrough(new TextDecoderStream())) {
-        const lines = (rest + chunk).split("\n");
-        rest = lines.pop() ?? "";
-        for (const line of lines) {
-          if (!line.trim()) continue;
-          const ev = JSON.parse(line);
-          if (ev.object?.metadata?.uid) this.seen.set(ev.object.metadata.uid, ev.object.metadata.name);
-        }
+    this.#loop = (async () => {
+      while (!this.#stopped) {
+        await this.#once().catch((e) => this.errors.push(String(e)));
+        if (!this.#stopped) await new Promise((r) => setTimeout(r, 500));
       }
     })();
   }
 
+  async #once(): Promise<void> {
+    const sel = encodeURIComponent(MOUNT_POD_SELECTOR);
+    const child = new Deno.Command(Deno.env.get("KUBECTL") ?? "kubectl", {
+      args: ["get", "--raw", `/api/v1/namespaces/${DRIVER_NS}/pods?watch=1&labelSelector=${sel}`],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    const err = new Response(child.stderr).text();
+    let rest = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        try {
+          const ev = JSON.parse(line);
+          if (ev.type === "ERROR") this.errors.push(line.slice(0, 300));
+          else if (ev.object?.metadata?.uid) this.seen.set(ev.object.metadata.uid, ev.object.metadata.name);
+        } catch {
+          this.errors.push(`not JSON: ${line.slice(0, 200)}`);
+        }
+      }
+    }
+    const status = await child.status;
+    const text = (await err).trim();
+    if (!this.#stopped && (text || !status.success)) {
+      this.errors.push(`watch ended (${status.code}): ${text}`);
+    }
+  }
+
+  /** Adds pods seen some other way (a list), in case an event was missed between two watches. */
+  add(pods: Obj[]): void {
+    for (const p of pods) this.seen.set(p.metadata.uid, p.metadata.name);
+  }
+
   async stop(): Promise<void> {
+    this.#stopped = true;
     try {
       this.#child?.kill("SIGTERM");
     } catch { /* already gone */ }
-    await this.#child?.status;
-    await this.#done?.catch(() => {});
+    await this.#loop;
   }
 }
 
