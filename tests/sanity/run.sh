@@ -31,6 +31,9 @@ NodeStageVolumeSecret: *fs
 NodePublishVolumeSecret: *fs
 ControllerExpandVolumeSecret: *fs
 ListSnapshotsSecret: *fs
+CreateSnapshotSecret: *fs
+DeleteSnapshotSecret: *fs
+ControllerModifyVolumeSecret: *fs
 YAML
 
 common=(--juicefs="$bin/juicefs" --state-dir="$work/state" --log-level="${SANITY_LOG_LEVEL:-info}")
