@@ -39,7 +39,7 @@ import type { JuiceFsCli } from "../juicefs/cli.ts";
 import { type Cloner, ControlFileCloner } from "../juicefs/clone.ts";
 import type { KeyedLocks } from "../locks.ts";
 import { logger } from "../log.ts";
-import { KnownFileSystems, removeInFor, settingsFor, withFsRoot } from "./controller_support.ts";
+import { echoId, KnownFileSystems, removeInFor, settingsFor, withFsRoot } from "./controller_support.ts";
 import { SnapshotService } from "./snapshots.ts";
 import { applyDeletePolicy } from "./delete_policy.ts";
 import { modifyVolume, parseMutableParams } from "./modify.ts";
@@ -144,7 +144,11 @@ export class ControllerService {
   /** Runs `fn` holding the source's lock too (a source deleted mid-clone is refused, not half-cloned). */
   private withSourceLock<T>(source: Source | undefined, fn: () => Promise<T>): Promise<T> {
     if (!source) return fn();
-    return this.d.locks.withLock(sourceLockKey(source), `the source of the volume (${source.id})`, fn);
+    return this.d.locks.withLock(
+      sourceLockKey(source),
+      `the source of the volume (${echoId(source.id)})`,
+      fn,
+    );
   }
 
   async CreateVolume(req: CreateVolumeRequest__Output): Promise<CreateVolumeResponse> {

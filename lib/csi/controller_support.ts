@@ -7,6 +7,9 @@ import { type FsSettings, settingsFromSecrets } from "../juicefs/settings.ts";
 import { openFsRoot } from "../juicefs/volume_records.ts";
 import type { RemoveIn } from "../juicefs/clone_dirs.ts";
 
+/** An id as messages quote it: a caller's 10 KiB id is not echoed whole. */
+export const echoId = (id: string): string => (id.length > 128 ? `${id.slice(0, 128)}...` : id);
+
 /** Runs `fn` with the admin mount's root opened as an fd (see lib/fs/beneath.ts). */
 export async function withFsRoot<T>(mount: string, fn: (root: PathFd) => Promise<T>): Promise<T> {
   const root = await openFsRoot(mount);

@@ -38,6 +38,7 @@ import {
 import { decodeSnapshotId, decodeVolumeId, encodeSnapshotId, sameVolume } from "../volume_id.ts";
 import type { KeyedLocks } from "../locks.ts";
 import {
+  echoId,
   type KnownFileSystems,
   paginate,
   removeInFor,
@@ -121,7 +122,7 @@ export class SnapshotService {
     const ref = decodeVolumeId(req.source_volume_id);
     if (!ref) throw notFound(`source volume "${req.source_volume_id.slice(0, 128)}" does not exist`);
     const settings = settingsFor(ref, req.secrets, "source volume");
-    const missing = () => notFound(`source volume "${req.source_volume_id}" does not exist`);
+    const missing = () => notFound(`source volume "${echoId(req.source_volume_id)}" does not exist`);
     return await this.d.locks.withLock(
       snapshotLockKey(ref.fsName, name),
       `snapshot "${name}"`,
@@ -149,7 +150,7 @@ export class SnapshotService {
                   if (!r) throw missing();
                   if (r.state === "creating") {
                     throw failedPrecondition(
-                      `source volume "${req.source_volume_id}" is still being created`,
+                      `source volume "${echoId(req.source_volume_id)}" is still being created`,
                     );
                   }
                   return r;
@@ -184,13 +185,21 @@ export class SnapshotService {
                       what: `snapshot "${name}"`,
                     };
                     const deps = { cloner: this.d.cloner, removeIn: removeInFor(this.d.cli, settings) };
-                    ino = await cloneInto(
-                      root,
-                      v.dir,
-                      target,
-                      deps,
-                      (i) => writeSnapshotRecord(snaps, { ...rec, ino: i }),
-                    );
+                    try {
+                      ino = await cloneInto(
+                        root,
+                        v.dir,
+                        target,
+                        deps,
+                        (i) => writeSnapshotRecord(snaps, { ...rec, ino: i }),
+                      );
+                    } catch (e) {
+                      // No tree came of it: no record either (a retry writes it again).
+                      if (!existing && !(await statEntry(snaps, treeName(key)))) {
+                        await removeSnapshotRecord(snaps, name).catch(() => {});
+                      }
+                      throw e;
+                    }
                   }
                   const ready: SnapshotRecord = { ...rec, ino, state: "ready" };
                   await writeSnapshotRecord(snaps, ready);

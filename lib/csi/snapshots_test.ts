@@ -241,3 +241,31 @@ Deno.test("snapshots: ListSnapshots filters by id and source, pages; ListVolumes
     assert(BigInt(cap.available_capacity as string) > 0n);
   });
 });
+
+Deno.test("ModifyVolume: onDelete changes what DeleteVolume does; anything else is refused", async () => {
+  await withEnv(async ({ root, ctl, create }) => {
+    const id = await create("pvc-m");
+    const modify = (over: Record<string, unknown>) =>
+      ctl.ControllerModifyVolume(
+        { volume_id: id, secrets: SECRETS, mutable_parameters: {}, ...over } as never,
+      );
+    await assertCodedError(() => modify({ volume_id: "" }), Code.INVALID_ARGUMENT, /volume_id is required/);
+    await assertCodedError(() => modify({ mutable_parameters: { XXX_FakeKey: "x" } }), Code.INVALID_ARGUMENT);
+    await assertCodedError(
+      () => modify({ mutable_parameters: { onDelete: "shred" } }),
+      Code.INVALID_ARGUMENT,
+    );
+    await assertCodedError(() => modify({ volume_id: "non-existing-volume-id" }), Code.NOT_FOUND);
+    await assertCodedError(() => modify({ volume_id: "jfs1/myfs/delete/never" }), Code.NOT_FOUND);
+    await modify({ mutable_parameters: { onDelete: "retain" } });
+    await ctl.DeleteVolume({ volume_id: id, secrets: SECRETS });
+    assert(await exists(join(root, "pvc-m")), "retained, as the modified record says");
+    // At creation, a VolumeAttributesClass's onDelete is the one recorded.
+    const id2 = await create("pvc-n", { mutable_parameters: { onDelete: "retain" } });
+    assertMatch(id2, /^jfs1\/myfs\/retain\//);
+    await assertCodedError(
+      () => create("pvc-o", { mutable_parameters: { nope: "1" } }),
+      Code.INVALID_ARGUMENT,
+    );
+  });
+});

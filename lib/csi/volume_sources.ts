@@ -21,7 +21,7 @@ import {
 import { openParentDir, openVolumeDir, type VolumeDir } from "../juicefs/volume_dirs.ts";
 import { decodeSnapshotId, decodeVolumeId, type SnapshotRef, type VolumeRef } from "../volume_id.ts";
 import { openSnapshotTree, snapshotLockKey } from "./snapshots.ts";
-import { using } from "./controller_support.ts";
+import { echoId, using } from "./controller_support.ts";
 
 export type Source =
   | { kind: "snapshot"; id: string; ref: SnapshotRef }
@@ -82,14 +82,16 @@ export function sameSource(rec: VolumeRecord, s: Source | undefined): boolean {
 export async function openSource(root: PathFd, s: Source): Promise<{ tree: PathFd; sizeBytes: bigint }> {
   if (s.kind === "snapshot") {
     const found = await openSnapshotTree(root, s.ref.name);
-    if (!found) throw notFound(`source snapshot "${s.id}" does not exist`);
+    if (!found) throw notFound(`source snapshot "${echoId(s.id)}" does not exist`);
     return { tree: found.tree, sizeBytes: BigInt(found.rec.sizeBytes) };
   }
-  const missing = () => notFound(`source volume "${s.id}" does not exist`);
+  const missing = () => notFound(`source volume "${echoId(s.id)}" does not exist`);
   const rec = await using(await openMetaDir(root, "volumes", false), async (volumes) => {
     const r = volumes && await readRecord(volumes, s.ref.subdir);
     if (!r) throw missing();
-    if (r.state === "creating") throw failedPrecondition(`source volume "${s.id}" is still being created`);
+    if (r.state === "creating") {
+      throw failedPrecondition(`source volume "${echoId(s.id)}" is still being created`);
+    }
     return r;
   });
   const v = await openVolumeDir(root, rec);

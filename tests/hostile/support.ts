@@ -148,7 +148,11 @@ export async function guardOutside(d: Driver): Promise<Guard> {
   await Deno.chmod(sentinelFile, 0o600);
   // Other instances of the test harness (and make bench) may mount and unmount under their own
   // temp dirs meanwhile.
-  const others = new RegExp(`^${dirname(d.dir)}/csi-jfs-(it|bench)-`);
+  // The test cluster (make cluster-up) may start and stop pods meanwhile: its kubelet,
+  // containerd and network namespaces mount under paths of its own.
+  const others = new RegExp(
+    `^(${dirname(d.dir)}/csi-jfs-(it|bench)-|/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/)`,
+  );
   const outside = () =>
     mountsUnder("/").filter((m) => !(m === d.dir || m.startsWith(`${d.dir}/`)) && !others.test(m));
   const before = { dir: await snapshot(sentinelDir), file: await snapshot(sentinelFile), mounts: outside() };
