@@ -125,7 +125,11 @@ export class ControllerService {
   }
 
   ControllerModifyVolume(req: ControllerModifyVolumeRequest__Output): Promise<Record<string, never>> {
-    return modifyVolume(req, { locks: this.d.locks, withRoot: (s, fn) => this.withRoot(s, false, fn) });
+    return modifyVolume(req, {
+      locks: this.d.locks,
+      known: this.known,
+      withRoot: (s, fn) => this.withRoot(s, false, fn),
+    });
   }
 
   /** The admin mount's root as an fd; the file system is remembered for the listings once a call worked. */

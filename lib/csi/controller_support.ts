@@ -70,6 +70,10 @@ export class KnownFileSystems {
     this.byName.set(s.name, s);
   }
 
+  get(name: string): FsSettings | undefined {
+    return this.byName.get(name);
+  }
+
   forget(name: string): void {
     this.byName.delete(name);
   }

@@ -6,13 +6,13 @@
  * harmlessly. Everything else (the directory, the quota) is fixed or has its own RPC.
  */
 import type { ControllerModifyVolumeRequest__Output } from "./generated/csi/v1/ControllerModifyVolumeRequest.ts";
-import { invalidArgument, notFound } from "../errors.ts";
+import { failedPrecondition, invalidArgument, notFound } from "../errors.ts";
 import { decodeVolumeId, DELETE_POLICIES, type DeletePolicy } from "../volume_id.ts";
 import { openMetaDir, readRecord, writeRecord } from "../juicefs/volume_records.ts";
 import type { PathFd } from "../fs/beneath.ts";
 import type { FsSettings } from "../juicefs/settings.ts";
 import type { KeyedLocks } from "../locks.ts";
-import { settingsFor, using } from "./controller_support.ts";
+import { type KnownFileSystems, settingsFor, using } from "./controller_support.ts";
 import { logger } from "../log.ts";
 
 const log = logger("controller");
@@ -39,6 +39,7 @@ export async function modifyVolume(
   req: ControllerModifyVolumeRequest__Output,
   d: {
     locks: KeyedLocks;
+    known: KnownFileSystems;
     withRoot: <T>(s: FsSettings, fn: (root: PathFd | undefined) => Promise<T>) => Promise<T>;
   },
 ): Promise<Record<string, never>> {
@@ -47,7 +48,17 @@ export async function modifyVolume(
   const ref = decodeVolumeId(req.volume_id);
   const missing = () => notFound(`volume "${req.volume_id.slice(0, 256)}" does not exist`);
   if (!ref) throw missing();
-  const settings = settingsFor(ref, req.secrets);
+  // csi-resizer (v1.14) sends ModifyVolume without secrets: then the file system must be one
+  // this controller has served since it started (as for ListVolumes).
+  const settings = Object.keys(req.secrets ?? {}).length
+    ? settingsFor(ref, req.secrets)
+    : d.known.get(ref.fsName);
+  if (!settings) {
+    throw failedPrecondition(
+      `the request has no secrets and this controller has not served file system "${ref.fsName}" since it ` +
+        `started; retry after any call that carries its secrets (CreateVolume, DeleteVolume, ...)`,
+    );
+  }
   await d.locks.withLock(
     `${ref.fsName}/${ref.subdir}`,
     `volume directory /${ref.subdir}`,

@@ -257,7 +257,13 @@ Deno.test("ModifyVolume: onDelete changes what DeleteVolume does; anything else 
     );
     await assertCodedError(() => modify({ volume_id: "non-existing-volume-id" }), Code.NOT_FOUND);
     await assertCodedError(() => modify({ volume_id: "jfs1/myfs/delete/never" }), Code.NOT_FOUND);
-    await modify({ mutable_parameters: { onDelete: "retain" } });
+    await assertCodedError(
+      () => modify({ volume_id: "jfs1/otherfs/delete/x", secrets: {} }),
+      Code.FAILED_PRECONDITION,
+      /has not served file system "otherfs"/,
+    );
+    // As csi-resizer sends it: no secrets; the file system is one this controller served.
+    await modify({ mutable_parameters: { onDelete: "retain" }, secrets: {} });
     await ctl.DeleteVolume({ volume_id: id, secrets: SECRETS });
     assert(await exists(join(root, "pvc-m")), "retained, as the modified record says");
     // At creation, a VolumeAttributesClass's onDelete is the one recorded.
