@@ -173,11 +173,15 @@ export class ControllerService {
     const subdir = renderPathPattern(params.pathPattern, name, req.parameters);
     checkRecordable(subdir, params.pathPattern ? "parameter pathPattern rendered to" : "volume name");
     const ref: VolumeRef = { fsName: settings.name, onDelete: params.onDelete, subdir };
+    if (source?.kind === "volume" && source.ref.subdir === subdir) {
+      throw invalidArgument(`volume "${name}" cannot be cloned from itself (directory /${subdir})`);
+    }
     const response = (rec: VolumeRecord): CreateVolumeResponse => {
       const content = sourceMessage(rec);
       return {
         volume: {
-          volume_id: encodeVolumeId(ref),
+          // The id given at creation, whatever ModifyVolume has changed since: ids never change.
+          volume_id: rec.volumeId ?? encodeVolumeId(ref),
           capacity_bytes: rec.capacityBytes,
           volume_context: { subdir, ...(params.mountOptions ? { mountOptions: params.mountOptions } : {}) },
           ...(content ? { content_source: content } : {}),
@@ -233,6 +237,7 @@ export class ControllerService {
                   capacityBytes: String(bytes),
                   createdAt: this.now().toISOString(),
                   onDelete: params.onDelete,
+                  volumeId: encodeVolumeId(ref),
                   state: "creating",
                   ...(source ? { contentSource: recordedSource(source) } : {}),
                 };

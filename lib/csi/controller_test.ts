@@ -174,6 +174,7 @@ Deno.test("controller: CreateVolume makes the directory with a quota and a recor
       capacityBytes: String(GI),
       createdAt: NOW.toISOString(),
       onDelete: "delete",
+      volumeId: idOf("pvc-1"),
       state: "ready",
       ino,
     });

@@ -39,7 +39,8 @@ export class Listing {
         if (rec.state === "creating") continue;
         const source = sourceMessage(rec);
         all.push({
-          volume_id: encodeVolumeId({ fsName: s.name, onDelete: policyOf(rec), subdir: rec.subdir }),
+          volume_id: rec.volumeId ??
+            encodeVolumeId({ fsName: s.name, onDelete: policyOf(rec), subdir: rec.subdir }),
           capacity_bytes: rec.capacityBytes,
           volume_context: { subdir: rec.subdir },
           ...(source ? { content_source: source } : {}),

@@ -110,6 +110,11 @@ Deno.test("snapshots: a snapshot keeps the old bytes; restores and clones get th
     // The same request again is the same volume; another source under that name is not.
     await create("pvc-c", { volume_content_source: fromVolume(vol) });
     await assertCodedError(
+      () => create("pvc-c", { volume_content_source: fromVolume(`jfs1/myfs/delete/pvc-c`) }),
+      Code.INVALID_ARGUMENT,
+      /cannot be cloned from itself/,
+    );
+    await assertCodedError(
       () => create("pvc-c", { volume_content_source: fromSnapshot(id) }),
       Code.ALREADY_EXISTS,
       /another content source/,
@@ -264,6 +269,8 @@ Deno.test("ModifyVolume: onDelete changes what DeleteVolume does; anything else 
     );
     // As csi-resizer sends it: no secrets; the file system is one this controller served.
     await modify({ mutable_parameters: { onDelete: "retain" }, secrets: {} });
+    const listed = (await ctl.ListVolumes({ max_entries: 0, starting_token: "" } as never)).entries;
+    assertEquals(listed?.map((e) => e.volume?.volume_id), [id], "the id stays the one CreateVolume gave");
     await ctl.DeleteVolume({ volume_id: id, secrets: SECRETS });
     assert(await exists(join(root, "pvc-m")), "retained, as the modified record says");
     // At creation, a VolumeAttributesClass's onDelete is the one recorded.

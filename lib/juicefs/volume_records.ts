@@ -23,6 +23,8 @@ export interface VolumeRecord {
   state?: "creating" | "ready";
   /** The volume directory's inode: the directory the driver made, whatever is at the path later. */
   ino?: string;
+  /** The id CreateVolume answered (ListVolumes gives it back unchanged); absent in older records. */
+  volumeId?: string;
   /** What the volume was made from (CreateVolume's content source), if anything. */
   contentSource?: { snapshotId: string } | { volumeId: string };
 }
