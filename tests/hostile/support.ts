@@ -148,10 +148,13 @@ export async function guardOutside(d: Driver): Promise<Guard> {
   await Deno.chmod(sentinelFile, 0o600);
   // Other instances of the test harness (and make bench) may mount and unmount under their own
   // temp dirs meanwhile.
-  // The test cluster (make cluster-up) may start and stop pods meanwhile: its kubelet,
-  // containerd and network namespaces mount under paths of its own.
+  // Other test harnesses on this machine mount under temp dirs of their own (csi-jfs-it-,
+  // -bench-, -fdkeeper-, ...: all but this guard's sentinels), and the test cluster (make
+  // cluster-up) starts and stops pods: its kubelet, containerd and network namespaces mount too.
   const others = new RegExp(
-    `^(${dirname(d.dir)}/csi-jfs-(it|bench)-|/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/)`,
+    `^(${
+      dirname(d.dir)
+    }/csi-jfs-(?!hostile-sentinel-)|/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/)`,
   );
   const outside = () =>
     mountsUnder("/").filter((m) => !(m === d.dir || m.startsWith(`${d.dir}/`)) && !others.test(m));
