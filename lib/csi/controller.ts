@@ -17,7 +17,7 @@ import type { ListVolumesResponse } from "./generated/csi/v1/ListVolumesResponse
 import type { GetCapacityResponse } from "./generated/csi/v1/GetCapacityResponse.ts";
 import { alreadyExists, invalidArgument, notFound, outOfRange } from "../errors.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
-import { capabilityProblem, checkCapabilities } from "./capabilities.ts";
+import { capabilityProblem, checkCapabilities, CONTROLLER_CAPABILITIES } from "./capabilities.ts";
 import { chosenCapacity, fitsCapacity, parseCapacity, parseCreateParams } from "./create_params.ts";
 import { decodeVolumeId, encodeVolumeId, type VolumeRef } from "../volume_id.ts";
 import type { FsSettings } from "../juicefs/settings.ts";
@@ -73,18 +73,6 @@ function requireId(id: string): string {
   return id;
 }
 
-const CAPABILITIES = [
-  "CREATE_DELETE_VOLUME",
-  "EXPAND_VOLUME",
-  "SINGLE_NODE_MULTI_WRITER",
-  "CREATE_DELETE_SNAPSHOT",
-  "LIST_SNAPSHOTS",
-  "CLONE_VOLUME",
-  "LIST_VOLUMES",
-  "GET_CAPACITY",
-  "MODIFY_VOLUME",
-] as const;
-
 /** A volume is a subdirectory of a JuiceFS file system with a directory quota. */
 export class ControllerService {
   private now: () => Date;
@@ -101,7 +89,7 @@ export class ControllerService {
   }
 
   ControllerGetCapabilities(): Promise<ControllerGetCapabilitiesResponse> {
-    return Promise.resolve({ capabilities: CAPABILITIES.map((type) => ({ rpc: { type } })) });
+    return Promise.resolve({ capabilities: CONTROLLER_CAPABILITIES.map((type) => ({ rpc: { type } })) });
   }
 
   CreateSnapshot(req: CreateSnapshotRequest__Output): Promise<CreateSnapshotResponse> {
