@@ -2,9 +2,10 @@
 // forged snapshot ids and source ids aimed at the reserved directory, its records and beyond;
 // links planted by a tenant of the file system root in the volume, the clone area and the
 // snapshot area; bad names, tokens and parameters. The snapshot area and the records are never
-// reached through any of them, and nothing outside the legitimate directories changes.
+// reached through any of them (nor staged by the node as a static volume), and nothing outside
+// the legitimate directories changes.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, type Driver, mountCap } from "../support/driver.ts";
+import { call, type Driver, mountCap, mountsUnder } from "../support/driver.ts";
 import { assertRootHolds, type Case, fsRoot, GiB, runCases, snapshot, withSuite } from "./support.ts";
 
 const INVALID = "INVALID_ARGUMENT";
@@ -128,6 +129,19 @@ function cases(d: Driver, root: string, treeBefore: string[]): Case[] {
       req: { max_entries: -1, secrets },
     },
     { name: "a foreign token", method: "ListVolumes", code: "ABORTED", req: { starting_token: "../x" } },
+    ...[".csi-jfs/snapshots/snap-legit.tree", ".csi-jfs/snapshots", ".csi-jfs/tmp"].map((subdir): Case => ({
+      name: `a static volume of ${subdir}`,
+      method: "NodeStageVolume",
+      code: INVALID,
+      req: {
+        volume_id: "static-snapshot-area",
+        staging_target_path: `${d.dir}/stage-snapshot-area`,
+        volume_capability: mountCap(),
+        secrets,
+        volume_context: { subdir },
+      },
+      then: () => assertEquals(mountsUnder(`${d.dir}/stage-snapshot-area`), [], "nothing mounted"),
+    })),
     {
       name: "a forged snapshot id lists nothing",
       method: "ListSnapshots",
