@@ -6,7 +6,7 @@ export CSI_JFS_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
 DENO := $(CACHE)/bin/deno
 
-.PHONY: all tools deno gen fmt lint check static unit integration hostile sanity soak demo demo-test e2e cluster-up cluster-down compile test bench
+.PHONY: all tools deno gen fmt lint check static helm helm-template unit integration hostile sanity soak demo demo-test e2e cluster-up cluster-down compile test bench bench-cluster
 
 all: test
 
@@ -28,6 +28,18 @@ static: deno
 	$(DENO) lint
 	$(DENO) check --quiet main.ts lib/ modes/ tests/ hack/ bench/
 	@hack/gen-types.sh --verify
+
+# The Helm chart: helm lint, renders with values switched, and the default render against
+# the kustomize base (`kubectl kustomize deploy`, kubectl from the cluster build).
+helm: deno
+	@hack/install-tools.sh helm >/dev/null
+	$(DENO) test --quiet -A tests/helm/
+
+# The chart rendered for applying (namespace csi-jfs; HELM_ARGS adds e.g. --set mountMode=process):
+# `make -s helm-template | kubectl apply -f -` after `kubectl create namespace csi-jfs`.
+helm-template:
+	@hack/install-tools.sh helm >/dev/null
+	@$(CACHE)/bin/helm template csi-jfs deploy/helm/csi-jfs --namespace csi-jfs $(HELM_ARGS)
 
 unit: deno
 	$(DENO) test --quiet -A lib/ modes/ bench/
@@ -62,9 +74,17 @@ e2e:
 	@tests/e2e/run.sh
 
 # Speed and memory against the floor (bare bind, bare juicefs mount); not part of `make test`.
-# BENCH_RUNS, BENCH_CYCLES, BENCH_LONG_CYCLES, BENCH_DD_MIB shorten or lengthen it.
+# Counts (defaults): BENCH_RUNS (100), BENCH_STAGE_RUNS (10), BENCH_CREATE_RUNS (50),
+# BENCH_COLD_CREATE_RUNS (= create runs), BENCH_CYCLES (1000), BENCH_LONG_CYCLES (5000),
+# BENCH_CONCURRENT (100), BENCH_DD_MIB (1024), BENCH_DD_ROUNDS (5), BENCH_STARTUP_RUNS (10).
+# BENCH_NODE_DENO_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the node plugin.
 bench: tools
 	$(DENO) run -A bench/run.ts
+
+# Row 9: pod start on the test cluster with a warm client vs an emptyDir pod. Runs only when the
+# cluster is up and the driver deployed (it never starts or stops them); BENCH_POD_RUNS (10).
+bench-cluster: deno
+	$(DENO) run -A bench/cluster.ts
 
 # deno compile fetches its runtime (denort) from a server; where that is reachable this builds dist/csi-jfs.
 compile: deno

@@ -2,10 +2,6 @@ import { DRIVER_VERSION } from "./lib/version.ts";
 import { type Config, parseConfig, UsageError } from "./lib/config.ts";
 import { type LineOutput, logger, setupLogging } from "./lib/log.ts";
 import { redact } from "./lib/redact.ts";
-import { runController } from "./modes/controller.ts";
-import { runNode } from "./modes/node.ts";
-import { runMountSupervisor } from "./modes/mount_supervisor.ts";
-import { runSidecarInjector } from "./modes/sidecar_injector.ts";
 
 /** The log goes to stderr, or to --log-file line by line (lib/log.ts lineSink). */
 async function logOutput(config: Config): Promise<LineOutput> {
@@ -13,16 +9,23 @@ async function logOutput(config: Config): Promise<LineOutput> {
   return await Deno.open(config.logFile, { create: true, write: true, append: true, mode: 0o600 });
 }
 
-function run(config: Config): Promise<number> {
+/**
+ * Each mode's code is loaded only in the process that runs it: a mount-supervisor (one per
+ * JuiceFS client) never loads gRPC and protobuf, nor the controller's code, and its memory is
+ * paid once per client on every node.
+ */
+async function run(config: Config): Promise<number> {
   switch (config.mode) {
     case "controller":
-      return runController(config);
+      return (await import("./modes/controller.ts")).runController(config);
     case "node":
-      return runNode(config);
+      return (await import("./modes/node.ts")).runNode(config);
     case "mount-supervisor":
-      return runMountSupervisor(config);
+      return (await import("./modes/mount_supervisor.ts")).runMountSupervisor(config);
     case "sidecar-injector":
-      return runSidecarInjector(config);
+      return (await import("./modes/sidecar_injector.ts")).runSidecarInjector(config);
+    case "doctor":
+      return (await import("./modes/doctor.ts")).runDoctor(config);
   }
 }
 

@@ -38,6 +38,23 @@ async function rssOf(pid: number): Promise<number> {
   return kb / 1024;
 }
 
+/** RSS, PSS (shared pages split among their users) and private memory, MiB. */
+export interface Memory {
+  rss: number;
+  pss: number;
+  private: number;
+}
+
+async function memoryOf(pid: number): Promise<Memory> {
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    rss: kb("Rss") / 1024,
+    pss: kb("Pss") / 1024,
+    private: (kb("Private_Clean") + kb("Private_Dirty")) / 1024,
+  };
+}
+
 /** Pids whose command line holds every one of `parts`. */
 async function pidsWith(...parts: string[]): Promise<number[]> {
   const out: number[] = [];
@@ -52,7 +69,6 @@ async function pidsWith(...parts: string[]): Promise<number[]> {
 export class BenchDriver {
   private controller!: Served;
   private node!: Served;
-  private log!: Deno.FsFile;
   private seq = 0;
 
   private constructor(readonly dir: string, readonly secrets: Record<string, string>) {}
@@ -65,13 +81,22 @@ export class BenchDriver {
       storage: "file",
       bucket: `${dir}/bucket/`,
     });
-    d.log = await Deno.open(`${dir}/driver.log`, { create: true, append: true });
     d.controller = await d.serve("controller", "Controller", []);
-    d.node = await d.serve("node", "Node", ["--nodeid=bench-node", "--mount-mode=process"]);
+    // BENCH_NODE_DENO_ARGS: extra `deno run` flags for the node plugin alone (--cpu-prof, --inspect).
+    const nodeArgs = Deno.env.get("BENCH_NODE_DENO_ARGS");
+    d.node = await d.serve("node", "Node", ["--nodeid=bench-node", "--mount-mode=process"], "state", {
+      ...(nodeArgs ? { CSI_JFS_DENO_ARGS: nodeArgs } : {}),
+    });
     return d;
   }
 
-  private async serve(mode: string, service: "Controller" | "Node", extra: string[], state = "state") {
+  private async serve(
+    mode: string,
+    service: "Controller" | "Node",
+    extra: string[],
+    state = "state",
+    env: Record<string, string> = {},
+  ) {
     const socket = `${this.dir}/${mode}-${this.seq++}.sock`;
     const proc = new Deno.Command(`${ROOT}/bin/csi-jfs`, {
       args: [
@@ -82,11 +107,17 @@ export class BenchDriver {
         "--log-level=info",
         ...extra,
       ],
+      env,
       stdin: "null",
-      stdout: "null",
+      stdout: "piped",
       stderr: "piped",
     }).spawn();
-    void proc.stderr.pipeTo(this.log.writable, { preventClose: true }).catch(() => {});
+    // Each process drains into its own file: a stderr pipe nobody reads fills up and blocks the
+    // process at its next log line (a writable stream shared by two processes stays locked by one).
+    const log = await Deno.open(`${this.dir}/${mode}-${this.seq - 1}.log`, { create: true, write: true });
+    void proc.stderr.pipeTo(log.writable).catch(() => {});
+    const out = await Deno.open(`${this.dir}/${mode}-${this.seq - 1}.out`, { create: true, write: true });
+    void proc.stdout.pipeTo(out.writable).catch(() => {});
     await waitSocket(socket);
     const clients = connect(socket);
     return {
@@ -174,9 +205,34 @@ export class BenchDriver {
     }
   }
 
-  async supervisorRssMiB(): Promise<number> {
+  async supervisorMemory(): Promise<Memory> {
     const [pid] = await pidsWith("--mode=mount-supervisor", `${this.dir}/state/clients/`);
-    return pid === undefined ? NaN : await rssOf(pid);
+    return pid === undefined ? { rss: NaN, pss: NaN, private: NaN } : await memoryOf(pid);
+  }
+
+  /**
+   * The floor of a Deno process's memory: the same runtime with the supervisor's V8 flags,
+   * running an empty timer, after it settled.
+   */
+  async bareDenoMemory(): Promise<Memory> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--v8-flags=--max-semi-space-size=1,--optimize-for-size,--lite-mode",
+        "setTimeout(() => {}, 60_000)",
+      ],
+      env: { DENO_NO_UPDATE_CHECK: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      return await memoryOf(child.pid);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+    }
   }
 
   rssMiB(which: "node" | "controller"): Promise<number> {
@@ -269,7 +325,6 @@ export class BenchDriver {
     const mounts = parseMountinfo(await Deno.readTextFile("/proc/self/mountinfo"))
       .map((e) => e.mountPoint).filter((p) => p.startsWith(this.dir)).sort().reverse();
     for (const m of mounts) await sh(`umount -l ${m}`).catch(() => {});
-    this.log.close();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }

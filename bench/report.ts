@@ -2,9 +2,13 @@
 import { judge, round, type Verdict } from "./stats.ts";
 import { sh } from "./exec.ts";
 
-/** A target: at most `over` ms above the floor's median, or an absolute `max` / `min`. */
+/**
+ * A target: at most `over` ms above the floor's median, at most `ratio` times the floor, or an
+ * absolute `max` / `min`.
+ */
 export interface Target {
   over?: number;
+  ratio?: number;
   max?: number;
   min?: number;
   what: string;
@@ -26,6 +30,7 @@ export function verdict(row: Row): Verdict {
   const t = row.target;
   if (!t) return "-";
   if (t.over !== undefined) return row.floor === undefined ? "-" : judge(row.value, row.floor + t.over);
+  if (t.ratio !== undefined) return row.floor === undefined ? "-" : judge(row.value, row.floor * t.ratio);
   if (t.min !== undefined) return judge(row.value, t.min, true);
   return judge(row.value, t.max);
 }
@@ -51,7 +56,10 @@ export function renderTable(rows: Row[]): string {
 
 async function machine(): Promise<Record<string, string>> {
   const q = (cmd: string) => sh(cmd).catch(() => "unknown");
+  const root = new URL("..", import.meta.url).pathname;
   return {
+    commit: await q(`cd ${root} && git describe --always --dirty`),
+    load: await q("cut -d' ' -f1-3 /proc/loadavg"),
     cores: String(navigator.hardwareConcurrency),
     kernel: await q("uname -r"),
     cpu: await q("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"),
@@ -61,11 +69,15 @@ async function machine(): Promise<Record<string, string>> {
   };
 }
 
-export async function printTable(rows: Row[], settings: Record<string, number>): Promise<void> {
+export async function printTable(
+  rows: Row[],
+  settings: Record<string, number | string>,
+  kind = "node",
+): Promise<void> {
   console.log(renderTable(rows));
   const dir = new URL("./results/", import.meta.url).pathname;
   await Deno.mkdir(dir, { recursive: true });
-  const file = `${dir}${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
+  const file = `${dir}${kind}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
   const data = {
     at: new Date().toISOString(),
     machine: await machine(),

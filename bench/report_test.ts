@@ -9,6 +9,8 @@ Deno.test("verdict: against the floor, an absolute ceiling, or a floor to stay a
     [{ name: "b", unit: "ms", value: 40, target: { max: 50, what: "" } }, "PASS"],
     [{ name: "c", unit: "ratio", value: 0.9, target: { min: 0.97, what: "" } }, "MISS"],
     [{ name: "d", unit: "MiB", value: 1 }, "-"],
+    [{ name: "e", unit: "ms", value: 1200, floor: 1000, target: { ratio: 1.3, what: "" } }, "PASS"],
+    [{ name: "e", unit: "ms", value: 1400, floor: 1000, target: { ratio: 1.3, what: "" } }, "MISS"],
   ];
   for (const [row, want] of table) assertEquals(verdict(row), want, JSON.stringify(row));
 });

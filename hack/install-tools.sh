@@ -12,6 +12,11 @@ set -euo pipefail
 DENO_VERSION=2.9.3
 JUICEFS_VERSION=v1.3.1
 CSI_TEST_VERSION=v5.4.0
+# promparse: hack/tools/promparse, the reference Prometheus text parser for the metrics tests;
+# its go.mod pins github.com/prometheus/common, whose version keys the cache.
+PROMPARSE_VERSION=common-v0.67.5
+# helm: lints and renders deploy/helm/csi-jfs (make helm-lint, make helm-template).
+HELM_VERSION=v3.22.0
 # Build tags drop object-storage and metadata backends the driver is not tested with here,
 # to keep the cold build short; sqlite3, redis and the local "file" storage stay in.
 JUICEFS_TAGS="nogateway,nowebdav,nocos,nobos,nohdfs,noibmcos,noobs,nooss,noqingstor,nosftp,noswift,noazure,nogs,noufile,nob2,nonfs,nodragonfly,notikv,nobadger,noetcd,nocifs"
@@ -55,6 +60,28 @@ install_csi_sanity() {
   ln -sf "$dir/csi-sanity" "$BIN/csi-sanity"
 }
 
+install_promparse() {
+  local dir="$CACHE/promparse-$PROMPARSE_VERSION"
+  if [ ! -x "$dir/promparse" ]; then
+    log "promparse ($PROMPARSE_VERSION): go build"
+    local src
+    src=$(cd "$(dirname "$0")/tools/promparse" && pwd)
+    mkdir -p "$dir"
+    (cd "$src" && go build -trimpath -o "$dir/promparse.tmp" .)
+    mv "$dir/promparse.tmp" "$dir/promparse"
+  fi
+  ln -sf "$dir/promparse" "$BIN/promparse"
+}
+
+install_helm() {
+  local dir="$CACHE/helm-$HELM_VERSION"
+  if [ ! -x "$dir/helm" ]; then
+    log "helm $HELM_VERSION: go install (cold: a few minutes)"
+    GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  fi
+  ln -sf "$dir/helm" "$BIN/helm"
+}
+
 ensure_packages() {
   local missing=()
   command -v fusermount3 >/dev/null || command -v fusermount >/dev/null || missing+=(fuse3)
@@ -72,8 +99,10 @@ case "$what" in
   deno) install_deno ;;
   juicefs) install_juicefs ;;
   csi-sanity) install_csi_sanity ;;
+  promparse) install_promparse ;;
+  helm) install_helm ;;
   packages) ensure_packages ;;
-  all) ensure_packages; install_deno; install_juicefs; install_csi_sanity ;;
-  *) echo "usage: $0 [all|deno|juicefs|csi-sanity|packages]" >&2; exit 2 ;;
+  all) ensure_packages; install_deno; install_juicefs; install_csi_sanity; install_promparse; install_helm ;;
+  *) echo "usage: $0 [all|deno|juicefs|csi-sanity|promparse|helm|packages]" >&2; exit 2 ;;
 esac
 echo "$BIN"

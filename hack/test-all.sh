@@ -36,6 +36,7 @@ tier() {
 
 make -s tools >/dev/null || { echo "test: tool installation failed"; exit 1; }
 tier static make -s static
+tier helm make -s helm
 tier unit make -s unit
 tier integration make -s integration
 tier hostile make -s hostile

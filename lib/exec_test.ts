@@ -76,7 +76,8 @@ Deno.test({
     const quick = new DenoCommandRunner(100);
     // setsid puts the sleep in its own session: the group kill misses it, and it keeps stdout open,
     // as a child stuck in a FUSE request keeps it by never exiting.
-    const r = await quick.run("sh", ["-c", "setsid sleep 20 & sleep 20"], { timeoutMs: 50 });
+    // A second passes before the kill, so the escaped sleep has surely started even under load.
+    const r = await quick.run("sh", ["-c", "setsid sleep 20 & sleep 20"], { timeoutMs: 1000 });
     assertEquals([r.timedOut, r.code], [true, -1]);
     assertEquals(r.stderr, "sh did not exit after SIGKILL; abandoned");
   },

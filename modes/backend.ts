@@ -1,28 +1,105 @@
+import { join } from "node:path";
 import type { Config } from "../lib/config.ts";
 import { UsageError } from "../lib/config.ts";
 import type { CommandRunner } from "../lib/exec.ts";
 import type { Mounter } from "../lib/mount/mounter.ts";
 import type { MountBackend } from "../lib/clients/backend.ts";
 import { ProcessBackend } from "../lib/clients/process_backend.ts";
+import { PodBackend } from "../lib/clients/pod_backend.ts";
+import { FuseFdKeeper } from "../lib/clients/fuse_fd_keeper.ts";
+import { loadKubeConfig, RealKube } from "../lib/kube/real_kube.ts";
+import { EventRecorder } from "../lib/kube/events.ts";
+import type { Kube } from "../lib/kube/kube.ts";
 import { selfCommand } from "./self_command.ts";
+import { messageOf } from "../lib/errors.ts";
 
-/** The one place that turns the command line into the backend that runs JuiceFS clients. */
+function supervisorArgs(config: Config): string[] {
+  return [
+    `--juicefs=${config.juicefs}`,
+    `--log-format=${config.logFormat}`,
+    `--log-level=${config.logLevel}`,
+  ];
+}
+
+/** Child-process clients: the controller's own mounts, and the node with --mount-mode=process. */
 export function mountBackend(
   config: Config,
   deps: { runner: CommandRunner; mounter: Mounter; stateDir?: string; mode?: "pod" | "process" },
 ): MountBackend {
-  const mode = deps.mode ?? config.mountMode;
-  if (mode === "pod") {
-    throw new UsageError("--mount-mode=pod is not available in this version; use --mount-mode=process");
+  if ((deps.mode ?? config.mountMode) === "pod") {
+    throw new UsageError("Mount Pods are for the node plugin only; this mode runs its clients as processes");
   }
   return new ProcessBackend({
     stateDir: deps.stateDir ?? config.stateDir,
     selfCommand: selfCommand(),
     mounter: deps.mounter,
-    supervisorArgs: [
-      `--juicefs=${config.juicefs}`,
-      `--log-format=${config.logFormat}`,
-      `--log-level=${config.logLevel}`,
-    ],
+    supervisorArgs: supervisorArgs(config),
   });
+}
+
+/** A node backend and what it must do around serving. */
+export interface NodeBackend {
+  backend: MountBackend & { sweep?: () => Promise<string[]> };
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The image of this pod's csi-jfs container: Mount Pods run the same one by default. */
+async function ownImage(kube: Kube, namespace: string): Promise<string | undefined> {
+  const name = Deno.env.get("POD_NAME");
+  if (!name) return undefined;
+  const pod = await kube.getPod(namespace, name);
+  const containers = pod?.spec?.containers ?? [];
+  return (containers.find((c) => c.name === "csi-jfs") ?? containers[0])?.image;
+}
+
+/** A kubeconfig that cannot be read is a bad command line: one line, exit 2. */
+function realKube(path: string | undefined): Kube {
+  try {
+    return new RealKube(loadKubeConfig(path));
+  } catch (e) {
+    throw new UsageError(`--mount-mode=pod: ${messageOf(e)}`);
+  }
+}
+
+/** The one place that turns the node's command line into the backend that runs JuiceFS clients. */
+export async function nodeMountBackend(
+  config: Config,
+  deps: { runner: CommandRunner; mounter: Mounter; kube?: Kube },
+): Promise<NodeBackend> {
+  if (config.mountMode === "process") {
+    return {
+      backend: mountBackend(config, deps),
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+    };
+  }
+  const namespace = config.namespace ?? Deno.env.get("POD_NAMESPACE");
+  if (!namespace) {
+    throw new UsageError("--mount-mode=pod needs --namespace or env POD_NAMESPACE (the downward API)");
+  }
+  const kube = deps.kube ?? realKube(config.kubeconfig);
+  const image = config.mountImage ?? (await ownImage(kube, namespace));
+  if (!image) {
+    throw new UsageError(
+      "--mount-mode=pod needs --mount-image, or env POD_NAME to read this pod's own image",
+    );
+  }
+  // The keeper's sockets are on the state dir's hostPath, which the Mount Pods share.
+  const keeper = new FuseFdKeeper(join(config.stateDir, "fd-keeper"));
+  const backend = new PodBackend({
+    kube,
+    namespace,
+    nodeName: config.nodeId,
+    stateDir: config.stateDir,
+    ...(config.stateHostDir ? { hostStateDir: config.stateHostDir } : {}),
+    image,
+    mounter: deps.mounter,
+    keeper,
+    events: new EventRecorder(kube, { component: "csi-jfs-node", host: config.nodeId }),
+    readyTimeoutMs: config.mountTimeoutMs,
+    releaserDelayMs: config.clientReleaseDelayMs,
+    supervisorArgs: supervisorArgs(config),
+  });
+  return { backend, start: () => backend.start(), stop: () => backend.stop() };
 }

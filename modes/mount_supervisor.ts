@@ -13,6 +13,7 @@ import { registerSecrets } from "../lib/redact.ts";
 import { logger } from "../lib/log.ts";
 import { dirname, join } from "node:path";
 import { untilStopSignal } from "./signals.ts";
+import { BINDS_ENV, parseBinds, VolumeBinder } from "../lib/supervisor/volume_binds.ts";
 
 const log = logger("supervisor");
 
@@ -100,6 +101,31 @@ export async function runMountSupervisor(config: Config): Promise<number> {
     now: () => Date.now(),
     ...(keeper ? { keeper } : {}),
   }, { keepMountOnTerm: config.keepMountOnTerm === true });
-  void untilStopSignal().then(() => supervisor.stop());
+  // An injected sidecar (lib/webhook) also binds each volume's directory for the app containers.
+  const binds = parseBinds(Deno.env.get(BINDS_ENV));
+  const binder = binds.length
+    ? new VolumeBinder(s.mountPoint, binds, {
+      mounter,
+      exists: async (path) => (await mounter.health(path)) === "ok",
+    })
+    : undefined;
+  let stopping = false;
+  let binding: Promise<boolean> = Promise.resolve(false);
+  void untilStopSignal().then(async () => {
+    stopping = true;
+    // A bind in flight lands first, so the release finds it.
+    await binding;
+    await binder?.release();
+    supervisor.stop();
+  });
+  if (binder) {
+    void (async () => {
+      while (!stopping) {
+        binding = binder.ensure().catch(() => false);
+        const live = await binding;
+        await sleep(live ? 5_000 : 500);
+      }
+    })();
+  }
   return await supervisor.run();
 }

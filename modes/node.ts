@@ -1,19 +1,40 @@
-import type { Config } from "../lib/config.ts";
+import { type Config, UsageError } from "../lib/config.ts";
+import { messageOf } from "../lib/errors.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { ExecMounter } from "../lib/mount/mounter.ts";
 import { NodeService } from "../lib/csi/node.ts";
 import { ClientReleaser } from "../lib/clients/releaser.ts";
 import { KeyedLocks } from "../lib/locks.ts";
+import { loadKubeConfig, RealKube } from "../lib/kube/real_kube.ts";
+import { EventRecorder } from "../lib/kube/events.ts";
 import { serveUntilSignal } from "./serve.ts";
-import { mountBackend } from "./backend.ts";
+import { nodeMountBackend } from "./backend.ts";
+import { startNodeOperations } from "./operations.ts";
 
 const SWEEP_EVERY_MS = 5 * 60_000;
 
+/** A kubeconfig that cannot be read is a bad command line: one line, exit 2. */
+function realKube(config: Config): RealKube {
+  try {
+    return new RealKube(loadKubeConfig(config.kubeconfig));
+  } catch (e) {
+    throw new UsageError(`--mode=node: ${messageOf(e)}`);
+  }
+}
+
 /** Serves the node service; clients keep running when it stops, and are adopted when it starts again. */
-export function runNode(config: Config): Promise<number> {
+export async function runNode(config: Config): Promise<number> {
   const runner = new DenoCommandRunner();
   const mounter = new ExecMounter(runner);
-  const backend = mountBackend(config, { runner, mounter });
+  // The API is needed for Mount Pods; with --kubeconfig a process-mode node uses it for Events.
+  const kube = config.mountMode === "pod" || config.kubeconfig ? realKube(config) : undefined;
+  const { backend, start, stop } = await nodeMountBackend(config, {
+    runner,
+    mounter,
+    ...(kube ? { kube } : {}),
+  });
+  // Pod mode: the fd keeper listens and the running Mount Pods are adopted before any request.
+  await start();
   const releaser = new ClientReleaser(backend, mounter, config.clientReleaseDelayMs);
   // Clients left by a crash (never mounted, or idle with no volume) are reaped at start and periodically.
   releaser.startSweeping(SWEEP_EVERY_MS);
@@ -23,11 +44,18 @@ export function runNode(config: Config): Promise<number> {
     mounter,
     locks: new KeyedLocks(),
     releaser,
+    bindRecordsDir: `${config.stateDir}/binds`,
   });
-  return serveUntilSignal(
+  const events = kube && new EventRecorder(kube, { component: "csi-jfs-node", host: config.nodeId });
+  const operations = await startNodeOperations(config, { backend, mounter, kube, events });
+  return await serveUntilSignal(
     config,
     runner,
     (csi) => ({ definition: csi.csi.v1.Node.service, impl: node }),
-    () => Promise.resolve(releaser.stop()),
+    async () => {
+      releaser.stop();
+      await operations.stop();
+      await stop();
+    },
   );
 }

@@ -171,7 +171,11 @@ export class ControllerService {
           // The id given at creation, whatever ModifyVolume has changed since: ids never change.
           volume_id: rec.volumeId ?? encodeVolumeId(ref),
           capacity_bytes: rec.capacityBytes,
-          volume_context: { subdir, ...(params.mountOptions ? { mountOptions: params.mountOptions } : {}) },
+          volume_context: {
+            subdir,
+            ...(params.mountOptions ? { mountOptions: params.mountOptions } : {}),
+            ...params.podParams,
+          },
           ...(content ? { content_source: content } : {}),
         },
       };

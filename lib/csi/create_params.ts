@@ -1,11 +1,14 @@
 import { invalidArgument, outOfRange } from "../errors.ts";
 import { DELETE_POLICIES, type DeletePolicy } from "../volume_id.ts";
 import { PV_NAME, PVC_NAME, PVC_NAMESPACE } from "../juicefs/path_pattern.ts";
+import { isPodSettingKey, mountPodSettings, POD_SETTING_KEYS } from "../clients/pod_settings.ts";
 
 export interface CreateParams {
   pathPattern?: string;
   onDelete: DeletePolicy;
   mountOptions?: string;
+  /** Mount Pod settings as given (validated): they travel to the node in the volume context. */
+  podParams?: Record<string, string>;
 }
 
 const OWN = new Set(["pathPattern", "onDelete", "mountOptions"]);
@@ -16,10 +19,15 @@ const PROVISIONER = new Set([PVC_NAME, PVC_NAMESPACE, PV_NAME, "csi.storage.k8s.
 export function parseCreateParams(params: Record<string, string> | undefined): CreateParams {
   const p = params ?? {};
   for (const k of Object.keys(p)) {
-    if (!OWN.has(k) && !PROVISIONER.has(k)) {
-      throw invalidArgument(`parameter "${k.slice(0, 128)}" is not known; known: ${[...OWN].join(", ")}`);
+    if (!OWN.has(k) && !PROVISIONER.has(k) && !isPodSettingKey(k)) {
+      const known = [...OWN, ...Object.keys(POD_SETTING_KEYS).filter((n) => !n.startsWith("juicefs/"))];
+      throw invalidArgument(
+        `parameter "${k.slice(0, 128)}" is not known; known: ${known.join(", ")} (and juicefs/mount-* names)`,
+      );
     }
   }
+  mountPodSettings(p); // refused here, not at every stage of the volume
+  const podParams = Object.fromEntries(Object.entries(p).filter(([k]) => isPodSettingKey(k)));
   const onDelete = p["onDelete"] || "delete";
   if (!(DELETE_POLICIES as readonly string[]).includes(onDelete)) {
     throw invalidArgument(
@@ -30,6 +38,7 @@ export function parseCreateParams(params: Record<string, string> | undefined): C
     onDelete: onDelete as DeletePolicy,
     ...(p["pathPattern"] ? { pathPattern: p["pathPattern"] } : {}),
     ...(p["mountOptions"] ? { mountOptions: p["mountOptions"] } : {}),
+    ...(Object.keys(podParams).length ? { podParams } : {}),
   };
 }
 

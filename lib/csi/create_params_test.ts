@@ -43,3 +43,20 @@ Deno.test("capacity ranges", async () => {
     await assertCodedError(() => Promise.resolve(parseCapacity(r)), Code.INVALID_ARGUMENT, re);
   }
 });
+
+Deno.test("parseCreateParams carries Mount Pod settings, under both names, and refuses bad ones", async () => {
+  assertEquals(parseCreateParams({ mountMemoryLimit: "2Gi", "juicefs/mount-delete-delay": "1m" }), {
+    onDelete: "delete",
+    podParams: { mountMemoryLimit: "2Gi", "juicefs/mount-delete-delay": "1m" },
+  });
+  await assertCodedError(
+    () => Promise.resolve(parseCreateParams({ mountCpuLimit: "lots" })),
+    Code.INVALID_ARGUMENT,
+    /mountCpuLimit: "lots" is not a cpu quantity/,
+  );
+  await assertCodedError(
+    () => Promise.resolve(parseCreateParams({ "juicefs/mount-bogus": "1" })),
+    Code.INVALID_ARGUMENT,
+    /"juicefs\/mount-bogus" is not known/,
+  );
+});

@@ -22,7 +22,8 @@ import {
   volumeSubdir,
 } from "./node_paths.ts";
 import { pathKind } from "../mount/paths.ts";
-import { clientKey, type MountBackend } from "../clients/backend.ts";
+import { clientKey, clientUseFrom, type MountBackend } from "../clients/backend.ts";
+import { mountPodSettings } from "../clients/pod_settings.ts";
 import { mountAt, type Mounter } from "../mount/mounter.ts";
 import { isJuiceFs, isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
 import type { KeyedLocks } from "../locks.ts";
@@ -40,6 +41,8 @@ export interface NodeDeps {
   mounter: Mounter;
   locks: KeyedLocks;
   releaser: ClientReleaser;
+  /** Where verified binds are remembered across restarts (lib/csi/bind_records.ts); none: memory only. */
+  bindRecordsDir?: string;
 }
 
 /**
@@ -53,7 +56,7 @@ export class NodeService {
 
   constructor(private d: NodeDeps) {
     this.volumes = new VolumeLocks(d.locks);
-    this.mounts = new NodeMounts(d.mounter);
+    this.mounts = new NodeMounts(d.mounter, d.bindRecordsDir);
   }
 
   private async clients() {
@@ -75,15 +78,20 @@ export class NodeService {
   }
 
   /** The entry at `path` if it is healthy; a broken one is detached first. */
-  private async healthyMountAt(path: string): Promise<MountEntry | undefined> {
+  /**
+   * The entry at `path` if it is healthy; a broken one of this volume (a dead JuiceFS bind of
+   * `root`, or one this process made for `id`) is detached first. Anything else stays.
+   */
+  private async healthyMountAt(path: string, id: string, root: string): Promise<MountEntry | undefined> {
     const entry = await mountAt(this.d.mounter, path);
     if (!entry) return undefined;
-    if ((await this.d.mounter.health(path)) === "corrupted") {
-      log.warn("{path} is a broken mount (client gone); cleaning it up", { path });
-      await this.d.mounter.unmount(path, { lazy: true });
-      return undefined;
-    }
-    return entry;
+    if ((await this.d.mounter.health(path)) !== "corrupted") return entry;
+    const ours = isJuiceFs(entry) && (entry.root === root || this.mounts.boundTo(path, entry) === id);
+    if (!ours) return entry;
+    log.warn("{path} is a broken mount (client gone); cleaning it up", { path });
+    await this.d.mounter.unmountChecked(path, entry, { lazy: true });
+    await this.mounts.forget(path);
+    return undefined;
   }
 
   async NodeStageVolume(req: NodeStageVolumeRequest__Output): Promise<Record<string, never>> {
@@ -99,21 +107,24 @@ export class NodeService {
     }
     const subdir = volumeSubdir(id, req.volume_context);
     const flags = mountFlags(cap.mount?.mount_flags ?? [], req.volume_context["mountOptions"]);
+    // Mount Pod settings: StorageClass parameters (via CreateVolume) or a static PV's attributes.
+    const podSettings = mountPodSettings(req.volume_context);
     return await this.volumes.exclusive(id, `volume ${echo(id)}`, async () => {
       await checkMountTarget(staging, "staging_target_path");
-      const current = await this.healthyMountAt(staging);
+      const current = await this.healthyMountAt(staging, id, rootOf(subdir));
       if (current) {
-        const ours = (await this.clients()).byDevice.has(current.device);
-        if (ours && current.root === rootOf(subdir)) return {};
+        const fromClient = (await this.clients()).byDevice.has(current.device);
+        const volume = current.root === rootOf(subdir) || this.mounts.boundTo(staging, current) === id;
+        if (fromClient && volume) return {};
         throw alreadyExists(
           `staging path ${staging} already holds another mount (${current.source}${current.root})`,
         );
       }
-      const spec = { settings, mountFlags: flags };
+      const spec = { settings, mountFlags: flags, podSettings };
       let clientPath: string | undefined;
       try {
         return await this.d.releaser.guard(clientKey(spec), async () => {
-          const client = await this.d.backend.ensure(spec);
+          const client = await this.d.backend.ensure(spec, clientUseFrom(id, req.volume_context));
           clientPath = client.mountPath;
           const source = subdir ? join(client.mountPath, subdir) : client.mountPath;
           const health = await this.d.mounter.health(source);
@@ -169,8 +180,9 @@ export class NodeService {
         });
         await this.d.mounter.unmountChecked(staging, entry, { lazy: broken });
       }
-      this.mounts.forget(staging);
+      await this.mounts.forget(staging);
       await removeMountDir(staging);
+      await this.d.backend.forget?.(id).catch(() => {});
       if (entry) await this.d.releaser.releaseIfUnused(entry.device);
     });
     return {};
@@ -211,7 +223,7 @@ export class NodeService {
             clients,
             broken: false,
           });
-          const current = await this.healthyMountAt(target);
+          const current = await this.healthyMountAt(target, id, staged.root);
           if (current) {
             if (current.device === staged.device && current.root === staged.root) {
               if (isReadOnly(current) === readOnly) return {};
@@ -262,7 +274,7 @@ export class NodeService {
           broken,
         });
         await this.d.mounter.unmountChecked(target, entry, { lazy: broken });
-        this.mounts.forget(target);
+        await this.mounts.forget(target);
       }
       await removeMountDir(target);
     });
@@ -280,7 +292,8 @@ export class NodeService {
     if (health === "missing") throw notFound(`volume path ${echo(path)} does not exist`);
     const entry = await mountAt(this.d.mounter, path);
     const ref = decodeVolumeId(id);
-    if (!entry || !isJuiceFs(entry) || (ref && entry.root !== `/${ref.subdir}`)) {
+    const renamed = entry && this.mounts.boundTo(path, entry) === id; // a tenant renamed the bound directory
+    if (!entry || !isJuiceFs(entry) || (ref && entry.root !== `/${ref.subdir}` && !renamed)) {
       throw notFound(`volume ${echo(id)} is not mounted at ${echo(path)}`);
     }
     if (health === "corrupted") {

@@ -9,9 +9,9 @@
  *   node's clients (or is a dead JuiceFS mount, which serves nothing) and shows the volume's
  *   directory: anything else (the controller's admin mount, a foreign file system, another
  *   volume's bind) is FAILED_PRECONDITION and stays.
- * Binds this process verified are remembered (mount point -> volume and mount id): a tenant
- * may rename a bound directory, which changes the root the mount table shows, and the
- * volume must still come off.
+ * Binds the node verified are remembered (lib/csi/bind_records.ts): a tenant may rename a
+ * bound directory, which changes the root the mount table shows, and the volume must still
+ * come off, after a restart of the plugin too.
  */
 import { failedPrecondition } from "../errors.ts";
 import { openAbsolute, openBeneath, type PathFd, withPathFd } from "../fs/beneath.ts";
@@ -21,6 +21,7 @@ import { isJuiceFs, type MountEntry } from "../mount/mountinfo.ts";
 import { decodeVolumeId } from "../volume_id.ts";
 import { echo } from "./node_paths.ts";
 import { logger } from "../log.ts";
+import { BindRecords } from "./bind_records.ts";
 
 const log = logger("node");
 
@@ -47,15 +48,13 @@ export async function clientTable(mounter: Mounter, clients: ClientMount[]): Pro
   return { points: new Set(clients.map((c) => c.mountPath)), byDevice };
 }
 
-interface Bound {
-  volumeId: string;
-  mountId: number;
-}
-
 export class NodeMounts {
-  private bound = new Map<string, Bound>();
+  private bound: BindRecords;
 
-  constructor(private mounter: Mounter) {}
+  /** `recordsDir`: where verified binds are remembered across restarts (none: in memory only). */
+  constructor(private mounter: Mounter, recordsDir?: string) {
+    this.bound = new BindRecords(recordsDir);
+  }
 
   /**
    * Binds `sourceRel` beneath `sourceRoot` (or the directory `sourceRoot` itself) onto
@@ -89,7 +88,7 @@ export class NodeMounts {
           `(a link or rename raced the bind; ${entry.root} got bound): nothing was mounted, retry`,
       );
     }
-    this.bound.set(p.mountPoint, { volumeId: p.volumeId, mountId: entry.id });
+    await this.bound.set({ mountPoint: p.mountPoint, volumeId: p.volumeId, mountId: entry.id });
     return entry;
   }
 
@@ -101,9 +100,15 @@ export class NodeMounts {
     );
   }
 
+  /** The volume this process bound `entry` at `mountPoint` for, if it did. */
+  boundTo(mountPoint: string, entry: MountEntry): string | undefined {
+    const rec = this.bound.get(mountPoint);
+    return rec && rec.mountId === entry.id ? rec.volumeId : undefined;
+  }
+
   /** Forgets a mount point once nothing of ours is mounted there. */
-  forget(mountPoint: string): void {
-    this.bound.delete(mountPoint);
+  async forget(mountPoint: string): Promise<void> {
+    await this.bound.delete(mountPoint);
   }
 
   /**

@@ -128,3 +128,27 @@ Deno.test("node: a path component over 255 bytes is INVALID_ARGUMENT in every RP
     assertEquals(mounter.actions, []);
   });
 });
+
+Deno.test("node: stage and publish detach only broken mounts of their own volume", async () => {
+  await withNode(async ({ stage, publish, mounter, staging, target }) => {
+    for (const [fsType, root] of [["fuse.sshfs", "/"], ["fuse.juicefs", "/someone-else"]] as const) {
+      const e = mounter.addMount(staging(), fsType, "0:777");
+      e.root = root;
+      mounter.healthOf.set(staging(), "corrupted");
+      await assertCodedError(() => stage(), Code.ALREADY_EXISTS, /already holds another mount/);
+      assertEquals(mounter.actions.filter((a) => a.startsWith("umount")), [], `${fsType}${root} stays`);
+      mounter.entries.splice(mounter.entries.indexOf(e), 1);
+      mounter.healthOf.delete(staging());
+    }
+    // A dead bind of this very volume is cleaned and staged again, and likewise at a target.
+    const dead = mounter.addMount(staging(), "fuse.juicefs", "0:778");
+    dead.root = "/pvc-1";
+    mounter.healthOf.set(staging(), "corrupted");
+    await stage();
+    assert(mounter.actions.includes(`umount -l ${staging()}`));
+    await publish();
+    mounter.healthOf.set(target(), "corrupted");
+    await publish();
+    assert(mounter.actions.includes(`umount -l ${target()}`));
+  });
+});

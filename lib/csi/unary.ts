@@ -3,6 +3,7 @@ import { codeName, codeOf, messageOf } from "../errors.ts";
 import { logger } from "../log.ts";
 import { redact } from "../redact.ts";
 import { openScope, withCallScope } from "../call_scope.ts";
+import { callDone } from "../metrics/csi_calls.ts";
 
 const log = logger("grpc");
 
@@ -48,18 +49,26 @@ export function unary<Req, Res>(
     const started = performance.now();
     const req = call.request as Req & { volume_id?: string; name?: string };
     const volume = req.volume_id || req.name || "-";
-    log.debug("{method} request {request}", { method, request: stripSecrets(req) });
+    // Lazy: the masked copy of the request is made only when debug lines are written.
+    log.debug("{method} request {request}", () => ({ method, request: stripSecrets(req) }));
     const { scope, cancel, dispose } = openScope(method, deadlineOf(call));
     if (call.cancelled) cancel();
     call.on?.("cancelled", cancel);
+    // grpc-js emits "cancelled" when the stream closes, answered or not: once the handler is
+    // done the scope is too, and aborting it would only build an error nobody reads.
+    const done = () => {
+      call.removeListener?.("cancelled", cancel);
+      dispose();
+    };
     // A handler that throws before returning a promise is answered like one that rejects.
     Promise.resolve().then(() => {
       if (scope.signal.aborted) throw scope.signal.reason;
       return withCallScope(scope, () => fn(req));
-    }).finally(dispose).then(
+    }).finally(done).then(
       (res) => {
         const ms = Math.round(performance.now() - started);
         log.info("{method} volume={volume} code=OK {ms}ms", { method, volume, code: "OK", ms });
+        callDone({ method, code: "OK", seconds: (performance.now() - started) / 1000, request: req });
         callback(null, res);
       },
       (err: unknown) => {
@@ -70,6 +79,13 @@ export function unary<Req, Res>(
         const props = { method, volume, code: codeName(code), ms, message };
         if (codeName(code) === "INTERNAL") log.error(line, props);
         else log.warn(line, props);
+        callDone({
+          method,
+          code: props.code,
+          seconds: (performance.now() - started) / 1000,
+          request: req,
+          message,
+        });
         callback({ code, details: message, name: "CodedError", message }, null);
       },
     );

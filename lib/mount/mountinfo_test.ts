@@ -1,5 +1,5 @@
 import { assertEquals } from "../testing/assert.ts";
-import { findMount, parseMountinfo } from "./mountinfo.ts";
+import { findMount, findMountIn, parseMountinfo } from "./mountinfo.ts";
 
 const SAMPLE = [
   "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
@@ -24,4 +24,21 @@ Deno.test("parseMountinfo reads fields, binds and escapes", () => {
     assertEquals([e?.device, e?.root, e?.fsType, e?.options.includes("ro")], [dev, root, fs, ro], path);
   }
   assertEquals(findMount(m, "/nope"), undefined);
+});
+
+Deno.test("findMountIn: the same entry as a full parse, for every kind of path", () => {
+  const text = SAMPLE + "\n94 22 0:61 / /var/lib/csi-jfs/clients/abc/mnt rw - fuse.juicefs JuiceFS:vol rw\n";
+  const paths = [
+    "/var/lib/csi-jfs/clients/abc/mnt", // stacked twice: the later line wins
+    "/var/lib/kubelet/plugins/x/globalmount",
+    "/mnt/with space",
+    "/pvc-1", // appears only as a root, never as a mount point
+    "/",
+    "/var/lib/kubelet/pods/p/volumes/x/mount",
+    "/nope",
+    "/var/lib/kubelet", // a prefix of mount points
+  ];
+  const all = parseMountinfo(text);
+  for (const p of paths) assertEquals(findMountIn(text, p), findMount(all, p), p);
+  assertEquals(findMountIn(text, "/var/lib/csi-jfs/clients/abc/mnt")?.device, "0:61");
 });

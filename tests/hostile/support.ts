@@ -146,16 +146,11 @@ export async function guardOutside(d: Driver): Promise<Guard> {
   await Deno.chmod(`${sentinelDir}/etc`, 0o750);
   await Deno.writeTextFile(sentinelFile, "sentinel\n");
   await Deno.chmod(sentinelFile, 0o600);
-  // Other instances of the test harness (and make bench) may mount and unmount under their own
-  // temp dirs meanwhile.
   // Other test harnesses on this machine mount under temp dirs of their own (csi-jfs-it-,
-  // -bench-, -fdkeeper-, ...: all but this guard's sentinels), and the test cluster (make
-  // cluster-up) starts and stops pods: its kubelet, containerd and network namespaces mount too.
-  const others = new RegExp(
-    `^(${
-      dirname(d.dir)
-    }/csi-jfs-(?!hostile-sentinel-)|/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/)`,
-  );
+  // -bench-, -fdkeeper-, ...: all but this guard's sentinels), and a running test cluster
+  // (make cluster-up) mounts pods' volumes, rootfs and network namespaces under its own roots.
+  const cluster = "/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/";
+  const others = new RegExp(`^(${dirname(d.dir)}/csi-jfs-(?!hostile-sentinel-)|${cluster})`);
   const outside = () =>
     mountsUnder("/").filter((m) => !(m === d.dir || m.startsWith(`${d.dir}/`)) && !others.test(m));
   const before = { dir: await snapshot(sentinelDir), file: await snapshot(sentinelFile), mounts: outside() };

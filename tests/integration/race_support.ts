@@ -22,3 +22,21 @@ export function startTenant(dir: string, a: string, b: string, stopFile: string)
     },
   };
 }
+
+/** How many fds the node plugin of the driver in `dir` holds (to see that none leak). */
+export function nodePluginFds(dir: string): number {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    let cmdline = "";
+    try {
+      cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+    } catch { /* gone */ }
+    if (
+      cmdline.includes("--mode=node") && cmdline.includes(`unix://${dir}/n.sock`) &&
+      cmdline.includes("main.ts")
+    ) {
+      return [...Deno.readDirSync(`/proc/${e.name}/fd`)].length;
+    }
+  }
+  throw new Error("no node plugin process found");
+}

@@ -4,7 +4,7 @@
 // clear FAILED_PRECONDITION, and every unstage must succeed (the volume is never stuck).
 import { assert, assertEquals, assertMatch } from "../../lib/testing/assert.ts";
 import { call, CallError, mountCap, mountsUnder, startDriver } from "../support/driver.ts";
-import { mountEntry, startTenant } from "./race_support.ts";
+import { mountEntry, nodePluginFds, startTenant } from "./race_support.ts";
 
 const ROUNDS = Number(Deno.env.get("RACE_ROUNDS") ?? 300);
 
@@ -51,6 +51,7 @@ Deno.test({
       await Deno.mkdir(host);
       await Deno.writeTextFile(`${host}/HOST-MARKER`, "the host's");
       await Deno.symlink(host, `${client}/swap-link`);
+      const fdsBefore = nodePluginFds(d.dir);
       tenant = startTenant(client, subdir, "swap-link", `${d.dir}/stop-tenant`);
 
       let ok = 0;
@@ -83,11 +84,53 @@ Deno.test({
           `${counts.swaps} swaps by the tenant (${counts.failed} failed), ` +
           `${refusals.filter((m) => /changed while/.test(m)).length} caught after the bind`,
       );
+      const fdsAfter = nodePluginFds(d.dir);
+      console.log(`node plugin fds: ${fdsBefore} before, ${fdsAfter} after`);
+      assert(fdsAfter < fdsBefore + 16, "no fd leaks per stage");
       assert(counts.swaps > ROUNDS, "the tenant raced throughout");
       assert(refusals.length > 0, "the race was met at least once");
       assertEquals(mountsUnder(`${d.dir}/staging`), []);
     } finally {
       await tenant?.stop().catch(() => {});
+      await d.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a staged volume whose directory the tenant renamed still unstages, after a restart too",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const d = await startDriver({ nodeArgs: ["--client-release-delay=60s"] });
+    try {
+      const volume = (await call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>(
+        d.controller,
+        "CreateVolume",
+        {
+          name: "renamed",
+          capacity_range: { required_bytes: String(1 << 30) },
+          volume_capabilities: [mountCap()],
+          parameters: {},
+          secrets: d.secrets,
+        },
+      )).volume;
+      const subdir = volume.volume_id.split("/").slice(3).join("/");
+      const staging = `${d.dir}/staging/renamed`;
+      await call(d.node, "NodeStageVolume", {
+        volume_id: volume.volume_id,
+        staging_target_path: staging,
+        volume_capability: mountCap(),
+        volume_context: volume.volume_context,
+        secrets: d.secrets,
+      });
+      const client = mountsUnder(`${d.dir}/state/clients`).find((p) => p.endsWith("/mnt"))!;
+      await Deno.rename(`${client}/${subdir}`, `${client}/${subdir}-moved`);
+      assertEquals(mountEntry(staging)?.root, `/${subdir}-moved`, "the mount table shows the new name");
+      await d.restartNode();
+      await call(d.node, "NodeUnstageVolume", { volume_id: volume.volume_id, staging_target_path: staging });
+      assertEquals(mountEntry(staging), undefined);
+    } finally {
       await d.stop();
     }
   },

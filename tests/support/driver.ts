@@ -51,7 +51,9 @@ function spawn(args: string[], logFile: string): Deno.ChildProcess {
     .spawn();
 }
 
-export async function startDriver(opts: { nodeArgs?: string[] } = {}): Promise<Driver> {
+export async function startDriver(
+  opts: { nodeArgs?: string[]; controllerArgs?: string[] } = {},
+): Promise<Driver> {
   const dir = await Deno.makeTempDir({ prefix: "csi-jfs-it-" });
   const secrets = {
     name: "itfs",
@@ -61,7 +63,10 @@ export async function startDriver(opts: { nodeArgs?: string[] } = {}): Promise<D
   };
   const common = [`--juicefs=${JUICEFS}`, `--state-dir=${dir}/state`, "--log-level=debug"];
   const log = `${dir}/driver.log`;
-  const controllerProc = spawn(["--mode=controller", `--endpoint=unix://${dir}/c.sock`, ...common], log);
+  const controllerProc = spawn(
+    ["--mode=controller", `--endpoint=unix://${dir}/c.sock`, ...common, ...(opts.controllerArgs ?? [])],
+    log,
+  );
   const nodeArgs = [
     "--mode=node",
     `--endpoint=unix://${dir}/n.sock`,
