@@ -34,6 +34,8 @@ patches:
       - {op: add, path: /spec/template/spec/dnsPolicy, value: Default}
       - {op: test, path: /spec/template/spec/containers/0/name, value: snapshot-controller}
       - {op: replace, path: /spec/template/spec/containers/0/imagePullPolicy, value: Never}
+      - {op: test, path: /spec/template/spec/containers/0/args/0, value: --v=5}
+      - {op: replace, path: /spec/template/spec/containers/0/args/0, value: --v=2}
       - op: add
         path: /spec/template/spec/containers/0/env
         value:
