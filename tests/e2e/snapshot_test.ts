@@ -107,7 +107,6 @@ Deno.test({
          : > /data/c/empty; sync; touch /tmp/written
          trap 'exit 0' TERM; while :; do sleep 1; done`,
       );
-      writer.spec.restartPolicy = "Never";
       await startPod(writer);
       await waitFor("the writer to finish writing", () =>
         exec(NS, ORIGIN, ["test", "-e", "/tmp/written"]).then(() => true));
