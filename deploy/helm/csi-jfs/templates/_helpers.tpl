@@ -10,7 +10,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{ .Values.image.repository }}:{{ .Values.image.tag }}
 {{- end -}}
 
-{{/* Flags every csi-jfs container gets when not the program's defaults. */}}
+{{/* Flags every csi-jfs container gets when not the program's defaults (and --metrics-address,
+which each template adds with its port). */}}
 {{- define "csi-jfs.commonArgs" -}}
 {{- if ne .Values.driverName "jfs.csi.dev" }}
 - --driver-name={{ .Values.driverName }}
@@ -20,9 +21,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 {{- if ne .Values.logLevel "info" }}
 - --log-level={{ .Values.logLevel }}
-{{- end }}
-{{- if .Values.metrics.enabled }}
-- --metrics-address=:{{ .Values.metrics.port }}
 {{- end }}
 {{- end -}}
 
