@@ -27,55 +27,75 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return dec.decode(out.stdout);
 }
 
-const template = (...set: string[]) =>
-  run(HELM, ["template", "csi-jfs", CHART, "--namespace", "csi-jfs", ...set.flatMap((s) => ["--set", s])]);
+/** `helm template` with values files first and `--set`s over them (Helm's precedence either way). */
+const templateWith = (files: string[], set: string[]) =>
+  run(HELM, [
+    "template",
+    "csi-jfs",
+    CHART,
+    "--namespace",
+    "csi-jfs",
+    ...files.flatMap((f) => ["--values", f]),
+    ...set.flatMap((s) => ["--set", s]),
+  ]);
+const template = (...set: string[]) => templateWith([], set);
 
 Deno.test("helm lint passes, with the defaults and with the sidecar injector on", async () => {
   await run(HELM, ["lint", "--strict", CHART]);
   await run(HELM, ["lint", "--strict", CHART, "--set", "sidecarInjector.enabled=true"]);
 });
 
-Deno.test("the chart's default render describes the kustomize base's objects", async () => {
-  const chart = objectsOf(await template());
-  // Helm installs into a namespace it is given (--create-namespace); the base creates its own.
-  const base = objectsOf(await run(await kubectl(), ["kustomize", `${ROOT}/deploy`]), {
-    dropKinds: ["Namespace"],
-  });
-  const differences = diffObjects(chart, base);
+/** `kubectl kustomize dir` as objects, its Namespace dropped (Helm installs into one it is given). */
+async function kustomized(dir: string): Promise<Map<string, Json>> {
+  return objectsOf(await run(await kubectl(), ["kustomize", `${ROOT}/${dir}`]), { dropKinds: ["Namespace"] });
+}
+
+function assertSame(chart: Map<string, Json>, kustomize: Map<string, Json>, what: string): void {
+  const differences = diffObjects(chart, kustomize);
   assertEquals(
     differences,
     [],
-    `deploy/helm/csi-jfs and deploy/ differ (fix the chart's templates or values):\n  ${
-      differences.join("\n  ")
-    }`,
+    `${what} differ (fix the chart's templates or values):\n  ${differences.join("\n  ")}`,
   );
   console.log(`${chart.size} objects identical`);
+}
+
+Deno.test("the chart's default render describes the kustomize base's objects", async () => {
+  assertSame(objectsOf(await template()), await kustomized("deploy"), "deploy/helm/csi-jfs and deploy/");
 });
 
-Deno.test("deploy/helm/e2e-values.yaml renders what tests/e2e/overlay deploys", async () => {
-  const chart = effective(objectsOf(
-    await run(HELM, [
-      "template",
-      "csi-jfs",
-      CHART,
-      "--namespace",
-      "csi-jfs",
-      "-f",
-      `${ROOT}/deploy/helm/e2e-values.yaml`,
-    ]),
-  ));
-  const overlay = effective(
-    objectsOf(await run(await kubectl(), ["kustomize", `${ROOT}/tests/e2e/overlay`]), {
-      dropKinds: ["Namespace"],
-    }),
-  );
-  // The embedded JuiceFS's Secret and StorageClass are the e2e suite's, applied beside the chart.
+Deno.test("sidecarInjector.enabled=true adds what the component deploy/sidecar-injector adds", async () => {
+  const chart = objectsOf(await template("sidecarInjector.enabled=true"));
+  const kustomize = await kustomized("tests/helm/with-injector");
+  assertSame(chart, kustomize, "the chart with the injector and deploy/ + deploy/sidecar-injector");
+  // The comparison is only worth something if the injector is in it.
+  const injector = [...kustomize.keys()].filter((k) => k.endsWith("/csi-jfs-sidecar-injector"));
+  assertEquals(injector.length, 9, injector.join(", "));
+});
+
+const e2eValues = async (...set: string[]) =>
+  effective(objectsOf(await templateWith([`${ROOT}/deploy/helm/e2e-values.yaml`], set)));
+
+/** An e2e overlay's objects, less the embedded JuiceFS's Secret and StorageClass (applied beside the chart). */
+async function e2eOverlay(dir: string): Promise<Map<string, Json>> {
+  const overlay = effective(await kustomized(dir));
   for (const key of [...overlay.keys()]) if (key.includes("juicefs-e2e")) overlay.delete(key);
-  const differences = diffObjects(chart, overlay);
-  assertEquals(
-    differences,
-    [],
-    `e2e-values.yaml and tests/e2e/overlay differ:\n  ${differences.join("\n  ")}`,
+  return overlay;
+}
+
+Deno.test("deploy/helm/e2e-values.yaml renders what tests/e2e/overlay-sidecar deploys", async () => {
+  assertSame(
+    await e2eValues(),
+    await e2eOverlay("tests/e2e/overlay-sidecar"),
+    "e2e-values.yaml and tests/e2e/overlay-sidecar",
+  );
+});
+
+Deno.test("e2e-values.yaml without the injector renders what tests/e2e/overlay deploys", async () => {
+  assertSame(
+    await e2eValues("sidecarInjector.enabled=false"),
+    await e2eOverlay("tests/e2e/overlay"),
+    "e2e-values.yaml (sidecarInjector.enabled=false) and tests/e2e/overlay",
   );
 });
 
