@@ -40,9 +40,10 @@ const templateWith = (files: string[], set: string[]) =>
   ]);
 const template = (...set: string[]) => templateWith([], set);
 
-Deno.test("helm lint passes, with the defaults and with the sidecar injector on", async () => {
+Deno.test("helm lint passes: the defaults, the sidecar injector on, e2e-values.yaml", async () => {
   await run(HELM, ["lint", "--strict", CHART]);
   await run(HELM, ["lint", "--strict", CHART, "--set", "sidecarInjector.enabled=true"]);
+  await run(HELM, ["lint", "--strict", CHART, "--values", `${ROOT}/deploy/helm/e2e-values.yaml`]);
 });
 
 /** `kubectl kustomize dir` as objects, its Namespace dropped (Helm installs into one it is given). */
@@ -127,10 +128,52 @@ Deno.test("values: mount mode, kubelet dir, images, resources, scheduling, log f
   assertEquals(node.env.find((e: { name: string }) => e.name === "KUBELET_DIR").value, kubelet);
   const dep = objs.get("Deployment/csi-jfs/csi-jfs-controller") as Json;
   assertEquals(dep.spec.template.spec.tolerations, [{ operator: "Exists" }]);
-  const injector = objectsOf(await template("sidecarInjector.enabled=true"));
-  assert(injector.has("MutatingWebhookConfiguration/-/csi-jfs-sidecar-injector"));
-  assert(injector.has("Deployment/csi-jfs/csi-jfs-sidecar-injector"));
+});
+
+Deno.test("injector values: replicas, images, listen, service, labels, failure policy, timeout", async () => {
   assertEquals(objectsOf(await template()).has("Deployment/csi-jfs/csi-jfs-sidecar-injector"), false);
+  const objs = objectsOf(
+    await template(
+      "sidecarInjector.enabled=true",
+      "sidecarInjector.replicas=3",
+      "sidecarInjector.image=registry.example/csi-jfs:injector",
+      "sidecarInjector.sidecarImage=registry.example/csi-jfs:client",
+      "sidecarInjector.listen=10.0.0.7:8443",
+      "sidecarInjector.service.port=8443",
+      "sidecarInjector.resources.limits.memory=1Gi",
+      "sidecarInjector.namespaceLabel.key=example.com/juicefs",
+      "sidecarInjector.juicefsNamespaceLabel=false",
+      "sidecarInjector.failurePolicy=Ignore",
+      "sidecarInjector.timeoutSeconds=5",
+      "sidecarInjector.metrics=true",
+      "logFormat=json",
+    ),
+  );
+  const dep = objs.get("Deployment/csi-jfs/csi-jfs-sidecar-injector") as Json;
+  assertEquals(dep.spec.replicas, 3);
+  const c = dep.spec.template.spec.containers[0];
+  assertEquals(c.image, "registry.example/csi-jfs:injector");
+  assertEquals(c.args, [
+    "--mode=sidecar-injector",
+    "--listen=10.0.0.7:8443",
+    "--sidecar-image=registry.example/csi-jfs:client",
+    "--log-format=json",
+    "--metrics-address=:9810",
+  ]);
+  assertEquals(c.ports, [{ name: "webhook", containerPort: 8443 }, { name: "metrics", containerPort: 9810 }]);
+  assertEquals(c.readinessProbe.httpGet.host, "10.0.0.7");
+  assertEquals(c.resources, { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "1Gi" } });
+  const hook = objs.get("MutatingWebhookConfiguration/-/csi-jfs-sidecar-injector") as Json;
+  assertEquals(hook.webhooks.length, 1, "juicefsNamespaceLabel=false: one webhook");
+  const [w] = hook.webhooks;
+  assertEquals(w.namespaceSelector, { matchLabels: { "example.com/juicefs": "enabled" } });
+  assertEquals([w.failurePolicy, w.timeoutSeconds, w.clientConfig.service.port], ["Ignore", 5, 8443]);
+  assertEquals((objs.get("Service/csi-jfs/csi-jfs-sidecar-injector") as Json).spec.ports[0].port, 8443);
+  // Listening everywhere (the default): probed at the pod IP, as kubelet does without a host.
+  const dflt = objectsOf(await template("sidecarInjector.enabled=true"));
+  const probe = (dflt.get("Deployment/csi-jfs/csi-jfs-sidecar-injector") as Json).spec.template.spec
+    .containers[0].readinessProbe.httpGet;
+  assertEquals(probe.host, undefined);
 });
 
 Deno.test("diff names the object and the field that differ", () => {
