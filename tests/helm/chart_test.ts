@@ -1,5 +1,7 @@
 // The Helm chart deploy/helm/csi-jfs: lint, render with the defaults and with every value
-// switched, and its default render against the kustomize base (`kubectl kustomize deploy`).
+// switched, and its renders against kustomize builds: the defaults against deploy/, the sidecar
+// injector against deploy/ + deploy/sidecar-injector (tests/helm/with-injector), and
+// deploy/helm/e2e-values.yaml against what tests/e2e/run.sh deploys.
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
 import { CACHE, ROOT } from "../support/driver.ts";
 import { diff, diffObjects, effective, objectsOf } from "./normalize.ts";
