@@ -21,9 +21,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if ne .Values.logLevel "info" }}
 - --log-level={{ .Values.logLevel }}
 {{- end }}
-{{- if .Values.metrics.enabled }}
-- --metrics-address=:{{ .Values.metrics.port }}
-{{- end }}
 {{- end -}}
 
 {{- define "csi-jfs.resources" -}}
