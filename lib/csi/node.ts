@@ -168,7 +168,8 @@ export class NodeService {
       await checkMountTarget(staging, "staging_target_path");
       const entry = await mountAt(this.d.mounter, staging);
       if (entry) {
-        const broken = (await this.d.mounter.health(staging)) === "corrupted";
+        const health = await this.d.mounter.health(staging);
+        const broken = health === "corrupted";
         this.mounts.checkOwned({
           entry,
           path: staging,
@@ -178,7 +179,8 @@ export class NodeService {
           clients: await this.clients(),
           broken,
         });
-        await this.d.mounter.unmountChecked(staging, entry, { lazy: broken });
+        // A hung client's mount is busy as long as a probe of it waits in the kernel: detach it.
+        await this.d.mounter.unmountChecked(staging, entry, { lazy: health !== "ok" });
       }
       await this.mounts.forget(staging);
       await removeMountDir(staging);
@@ -263,7 +265,8 @@ export class NodeService {
         entry;
         entry = await mountAt(this.d.mounter, target)
       ) {
-        const broken = (await this.d.mounter.health(target)) === "corrupted";
+        const health = await this.d.mounter.health(target);
+        const broken = health === "corrupted";
         this.mounts.checkOwned({
           entry,
           path: target,
@@ -273,7 +276,7 @@ export class NodeService {
           clients,
           broken,
         });
-        await this.d.mounter.unmountChecked(target, entry, { lazy: broken });
+        await this.d.mounter.unmountChecked(target, entry, { lazy: health !== "ok" });
         await this.mounts.forget(target);
       }
       await removeMountDir(target);

@@ -24,6 +24,10 @@ SIDECAR=
 if [ -z "${E2E_OVERLAY:-}" ] && [ "$MOUNT_MODE" = pod ] && [ -e "$REPO/deploy/sidecar-injector/kustomization.yaml" ]; then
   SIDECAR=1 OVERLAY="$REPO/tests/e2e/overlay-sidecar"
 fi
+# How the driver is installed: with the sidecar injector, from the Helm chart
+# (deploy/helm/e2e-values.yaml, which `make helm` checks renders what overlay-sidecar does), so
+# every `make test` runs the suite on the chart; otherwise with kustomize. E2E_INSTALL overrides.
+INSTALL=${E2E_INSTALL:-$([ -n "$SIDECAR" ] && echo helm || echo kustomize)}
 started_cluster=
 deployed=
 summary=
@@ -120,7 +124,7 @@ if [ -n "$driver_ready" ]; then
   # driver: its csi-snapshotter sidecar watches those CRDs.
   phase "snapshot add-on (external-snapshotter $SNAPSHOTTER_VERSION)"
   "$REPO/hack/cluster/snapshot-addon.sh"
-  phase "deploying ${OVERLAY#"$REPO/"} (--mount-mode=$MOUNT_MODE${SIDECAR:+, sidecar injector})"
+  phase "deploying ${OVERLAY#"$REPO/"} (--mount-mode=$MOUNT_MODE${SIDECAR:+, sidecar injector}, by $INSTALL)"
   if kubectl_admin get namespace csi-jfs >/dev/null 2>&1; then
     log "removing what an earlier run left deployed"
     kubectl_admin delete namespace "$TEST_NS" --ignore-not-found --wait=true --timeout=180s >/dev/null
@@ -132,7 +136,17 @@ if [ -n "$driver_ready" ]; then
   fi
   rm -rf "$E2E_DATA" && mkdir -p "$E2E_DATA/bucket"
   deployed=1
-  kubectl_admin apply -k "$OVERLAY" >/dev/null
+  if [ "$INSTALL" = helm ]; then
+    log "installing from the Helm chart (deploy/helm/csi-jfs, values deploy/helm/e2e-values.yaml)"
+    rendered=$(mktemp -d)
+    make -s -C "$REPO" helm-template HELM_ARGS="-f deploy/helm/e2e-values.yaml" >"$rendered/chart.yaml"
+    kubectl_admin kustomize "$OVERLAY" >"$rendered/overlay.yaml"
+    "$DENO_BIN" run -A "$REPO/tests/e2e/chart_install.ts" "$rendered/chart.yaml" "$rendered/overlay.yaml" |
+      kubectl_admin apply -f - >/dev/null
+    rm -rf "$rendered"
+  else
+    kubectl_admin apply -k "$OVERLAY" >/dev/null
+  fi
   if ! kubectl_admin -n csi-jfs rollout status deployment/csi-jfs-controller --timeout=180s ||
     ! kubectl_admin -n csi-jfs rollout status daemonset/csi-jfs-node --timeout=180s ||
     { [ -n "$SIDECAR" ] && ! kubectl_admin -n csi-jfs rollout status deployment/csi-jfs-sidecar-injector --timeout=180s; }; then
