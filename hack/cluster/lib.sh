@@ -63,5 +63,13 @@ running() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
+# module_dir MODULE VERSION: the module's source in the Go module cache (downloaded once).
+module_dir() {
+  local dir
+  dir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "$1@$2" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  [ -n "$dir" ] || die "go mod download $1@$2 gave no source directory"
+  echo "$dir"
+}
+
 kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }

@@ -57,6 +57,7 @@ cleanup() {
     # The namespace took its claims along; let the driver delete their volumes while it runs.
     wait_pvs_gone || log "some PersistentVolumes of jfs.csi.dev were not deleted"
     kubectl_admin delete storageclass -l jfs.csi.dev/e2e=true --ignore-not-found >/dev/null 2>&1 || true
+    kubectl_admin delete volumesnapshotclass -l jfs.csi.dev/e2e=true --ignore-not-found >/dev/null 2>&1 || true
     kubectl_admin delete -k "$OVERLAY" --ignore-not-found --wait=true --timeout=180s >/dev/null 2>&1 ||
       log "the driver's objects did not all go away in 180s"
     kubectl_admin -n csi-jfs wait --for=delete pod --all --timeout=120s >/dev/null 2>&1 || true
@@ -119,6 +120,10 @@ else
 fi
 
 if [ -n "$driver_ready" ]; then
+  # The cluster add-on VolumeSnapshots need (snapshot CRDs, snapshot-controller), before the
+  # driver: its csi-snapshotter sidecar watches those CRDs.
+  phase "snapshot add-on (external-snapshotter $SNAPSHOTTER_VERSION)"
+  "$REPO/hack/cluster/snapshot-addon.sh"
   phase "deploying ${OVERLAY#"$REPO/"} (--mount-mode=$MOUNT_MODE${SIDECAR:+, sidecar injector}, by $INSTALL)"
   if kubectl_admin get namespace csi-jfs >/dev/null 2>&1; then
     log "removing what an earlier run left deployed"
