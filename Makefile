@@ -29,10 +29,13 @@ static: deno
 	$(DENO) check --quiet main.ts lib/ modes/ tests/ hack/ bench/
 	@hack/gen-types.sh --verify
 
-# The Helm chart: helm lint, renders with values switched, and the default render against
-# the kustomize base (`kubectl kustomize deploy`, kubectl from the cluster build).
+# The Helm chart: helm lint, renders with values switched, and renders against kustomize builds
+# (kubectl from the cluster build): the defaults against deploy/, the sidecar injector against
+# deploy/ + deploy/sidecar-injector, e2e-values.yaml against tests/e2e/overlay-sidecar and overlay.
+# kubectl (kustomize) comes from the cluster's Kubernetes build, cached by version like helm.
 helm: deno
 	@hack/install-tools.sh helm >/dev/null
+	@hack/cluster/build-k8s.sh >/dev/null
 	$(DENO) test --quiet -A tests/helm/
 
 # The chart rendered for applying (namespace csi-jfs; HELM_ARGS adds e.g. --set mountMode=process):

@@ -151,6 +151,16 @@ export class BenchDriver {
     await call(this.controller.client, "DeleteVolume", { volume_id: v.volume_id, secrets: this.secrets });
   }
 
+  /** CreateSnapshot of `v` (issue 10); returns the snapshot id. */
+  async snapshot(v: Volume, name: string): Promise<string> {
+    const res = await call<{ snapshot: { snapshot_id: string } }>(this.controller.client, "CreateSnapshot", {
+      name,
+      source_volume_id: v.volume_id,
+      secrets: this.secrets,
+    });
+    return res.snapshot.snapshot_id;
+  }
+
   async stage(v: Volume, staging = `${this.dir}/staging/${v.volume_context["subdir"]}`): Promise<string> {
     await call(this.node.client, "NodeStageVolume", {
       volume_id: v.volume_id,

@@ -8,6 +8,7 @@ import { BenchDriver, type Volume } from "./driver.ts";
 import { printTable, type Row, type Target } from "./report.ts";
 import { sh, timed, timedCmd } from "./exec.ts";
 import { summarize } from "./stats.ts";
+import { snapshotRows } from "./snapshot_rows.ts";
 
 const env = (name: string, def: number): number => Number(Deno.env.get(name) ?? def);
 const RUNS = env("BENCH_RUNS", 100);
@@ -233,6 +234,9 @@ try {
   const startup: number[] = [];
   for (let i = 0; i < STARTUP_RUNS; i++) startup.push(await d.nodeStartupMs());
   add(ms(startup, "8. node plugin start until Probe answers"));
+  // Issue 10: snapshot time against cp -a (bench/snapshot_rows.ts).
+  console.error("snapshot vs cp -a");
+  for (const row of await snapshotRows(d)) add(row);
 } finally {
   await d.stop();
 }

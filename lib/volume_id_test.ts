@@ -1,5 +1,12 @@
 import { assertEquals } from "./testing/assert.ts";
-import { decodeVolumeId, encodeVolumeId, type VolumeRef } from "./volume_id.ts";
+import {
+  decodeSnapshotId,
+  decodeVolumeId,
+  encodeSnapshotId,
+  encodeVolumeId,
+  sameVolume,
+  type VolumeRef,
+} from "./volume_id.ts";
 
 Deno.test("volume ids round-trip", () => {
   const refs: VolumeRef[] = [
@@ -24,4 +31,30 @@ Deno.test("decodeVolumeId rejects foreign and hostile ids", () => {
       "jfs2/myjfs/delete/x",
     ]
   ) assertEquals(decodeVolumeId(id), undefined, id);
+});
+
+Deno.test("snapshot ids round-trip, one spelling per name", () => {
+  for (const name of ["snap-1", "a/../../b", "ünï cödé", "x".repeat(128)]) {
+    const id = encodeSnapshotId({ fsName: "myjfs", name });
+    assertEquals(decodeSnapshotId(id), { fsName: "myjfs", name });
+  }
+  const foreign = [
+    "",
+    "reallyfakesnapshotid",
+    "jfs1s/myjfs/",
+    "jfs1s/myjfs/a/b",
+    "jfs1s/MYJFS/a",
+    "jfs1s/myjfs/%2",
+    "jfs1s/myjfs/%00",
+    "jfs1s/myjfs/snap%2D1", // "snap-1" spelled another way
+    "jfs1/myjfs/delete/a",
+  ];
+  for (const id of foreign) assertEquals(decodeSnapshotId(id), undefined, id);
+});
+
+Deno.test("sameVolume compares file system and directory, not the policy in the id", () => {
+  assertEquals(sameVolume("jfs1/a1b/delete/x", "jfs1/a1b/retain/x"), true);
+  assertEquals(sameVolume("jfs1/a1b/delete/x", "jfs1/a1b/delete/y"), false);
+  assertEquals(sameVolume("jfs1/a1b/delete/x", "jfs1/a2b/delete/x"), false);
+  assertEquals(sameVolume("garbage", "garbage"), false);
 });

@@ -67,9 +67,8 @@ export async function startControllerOperations(
 }
 
 /**
- * The sidecar injector's metrics on --metrics-address (branch `sidecar`): its mode calls
- * `const operations = await startWebhookOperations(config)` at start and `operations.stop()` on
- * the way out, and its handler `admissionDone(result)` (lib/metrics/webhook_metrics.ts).
+ * The sidecar injector's metrics on --metrics-address: modes/sidecar_injector.ts starts them and
+ * stops them on the way out; its review handler counts each answer (lib/metrics/webhook_metrics.ts).
  */
 export async function startWebhookOperations(config: Config): Promise<Operations> {
   if (!config.metricsAddress) return { stop: () => Promise.resolve() };

@@ -2,7 +2,7 @@
 # Removes the test cluster up.sh made (`make cluster-down`): stops every container, shim and
 # daemon it started, unmounts everything under its state roots, removes its cgroups, puts back
 # the kernel settings kubelet changed, deletes its state, and then checks that no process,
-# mount, network namespace or container of it is left. Exits non-zero if something is.
+# mount, network namespace, veth or container of it is left. Exits non-zero if something is.
 # The last logs are kept in /tmp/csi-jfs-cluster-logs for a post-mortem. Idempotent.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,7 +32,7 @@ pod_pids() { cat /sys/fs/cgroup/pids/kubepods/cgroup.procs /sys/fs/cgroup/pids/k
 shim_pids() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $CONTAINERD_SOCK" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $CONTAINERD_SOCK" && echo "${p#/proc/}"
   done
 }
 # Mount points under our roots, deepest first.
@@ -94,6 +94,21 @@ step_netns() { # containerd names the namespaces it makes cni-<uuid>; hostNetwor
   done
 }
 
+# Host ends of the pods' veth pairs (hack/cluster/cni/csi-jfs-isolated names them cjfs*). The
+# kernel removes a pair with its namespace, a moment after the namespace's last user is gone;
+# any still here then (a pod whose DEL never ran and whose namespace outlived it) is removed.
+our_veths() { ip -o link show type veth 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep '^cjfs' || true; }
+step_veths() {
+  local i left
+  for ((i = 0; i < 50; i++)); do
+    left=$(our_veths)
+    [ -z "$left" ] && return 0
+    sleep 0.2
+  done
+  log "veths: removing $(echo $left)"
+  for i in $left; do ip link del "$i" 2>/dev/null; done
+}
+
 step_sysctls() {
   [ -f "$CLUSTER_ROOT/sysctl.saved" ] || return 0
   log "sysctls: restoring what kubelet changed"
@@ -119,6 +134,8 @@ check() {
   left=$(our_mounts)
   [ -z "$left" ] || { log "LEAK: mounts: $(echo $left)"; bad=1; }
   ls /var/run/netns/cni-* >/dev/null 2>&1 && { log "LEAK: network namespaces in /var/run/netns"; bad=1; }
+  left=$(our_veths)
+  [ -z "$left" ] || { log "LEAK: pod veths: $(echo $left)"; bad=1; }
   ls -d /sys/fs/cgroup/*/kubepods >/dev/null 2>&1 && { log "LEAK: kubepods cgroups"; bad=1; }
   [ ! -e "$CLUSTER_ROOT" ] && [ ! -e "$CLUSTER_RUN" ] || { log "LEAK: $CLUSTER_ROOT or $CLUSTER_RUN remain"; bad=1; }
   return $bad
@@ -139,6 +156,7 @@ else
   step_mounts
   step_cgroups
   step_netns
+  step_veths
   step_sysctls
   step_files
 fi

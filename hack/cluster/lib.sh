@@ -26,6 +26,10 @@ ETCD_PEER_PORT=12380
 # at 127.0.0.1:$API_PORT. A loopback range makes a client that missed that fail on this
 # machine (connection refused) instead of routing a private address off-host.
 SERVICE_CIDR=127.0.100.0/24
+# Pod addresses (hack/cluster/cni/csi-jfs-isolated) and the cluster DNS address pods are told
+# of: loopback ranges, so nothing addressed to them can leave the machine.
+POD_CIDR=127.200.0.0/16
+CLUSTER_DNS=127.0.100.10
 PAUSE_IMAGE=localhost/csi-jfs/pause:3.10.1
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -57,6 +61,14 @@ running() {
   local pid
   pid=$(cat "$PIDS/$1.pid" 2>/dev/null) || return 1
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# module_dir MODULE VERSION: the module's source in the Go module cache (downloaded once).
+module_dir() {
+  local dir
+  dir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "$1@$2" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  [ -n "$dir" ] || die "go mod download $1@$2 gave no source directory"
+  echo "$dir"
 }
 
 kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }

@@ -2,7 +2,8 @@
 # Brings up a one-node Kubernetes cluster on this machine (`make cluster-up`), idempotently:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd and kubelet run
 # as host processes listening on 127.0.0.1 only; the node is named 127.0.0.1 so kubelet and
-# hostNetwork pods are reached there too. Prints the admin kubeconfig path on its last line.
+# hostNetwork pods are reached there too. Other pods get a network namespace of their own
+# whose eth0 routes nowhere (step_cni). Prints the admin kubeconfig path on its last line.
 # State: $CLUSTER_ROOT (/var/lib/csi-jfs-cluster) and $CLUSTER_RUN (/run/csi-jfs-cluster),
 # both removed by down.sh. Binaries are cached under $CACHE (/var/cache/csi-jfs), by version.
 set -euo pipefail
@@ -12,7 +13,7 @@ IMAGES_DIR=$(cd "$HERE_CLUSTER/../images" && pwd)
 start=$SECONDS
 
 step_packages() {
-  local want=(containerd runc containernetworking-plugins etcd-server openssl curl jq gcc libc6-dev
+  local want=(containerd runc containernetworking-plugins iproute2 etcd-server openssl curl jq gcc libc6-dev
     debootstrap busybox-static) missing=() p
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -eq 0 ]; then log "packages: present"; return; fi
@@ -109,12 +110,26 @@ step_controllers() {
     --bind-address 127.0.0.1 --leader-elect=false --profiling=false --v=1
 }
 
-step_containerd() {
-  # Pods here all use the host network; containerd still wants one CNI network loaded
-  # before it reports NetworkReady. A loopback-only network sends nothing anywhere.
-  cat >"$CLUSTER_ROOT/cni/net.d/10-csi-jfs-host-only.conflist" <<JSON
-{"cniVersion": "1.0.0", "name": "csi-jfs-host-only", "plugins": [{"type": "loopback"}]}
+step_cni() {
+  # Every pod that is not hostNetwork gets its own network namespace with an eth0 that routes
+  # nowhere (hack/cluster/cni/csi-jfs-isolated): a veth whose host end stays down, an address
+  # from 127.200.0.0/16 (host-local, its reservations under the cluster root), no route. A pod
+  # can use its own addresses and loopback and nothing else; no packet leaves its namespace.
+  local bin="$CLUSTER_ROOT/cni/bin" p
+  mkdir -p "$bin" "$CLUSTER_ROOT/cni/net.d"
+  for p in loopback host-local; do
+    [ -x "/usr/lib/cni/$p" ] || die "no /usr/lib/cni/$p (Debian package containernetworking-plugins)"
+    ln -sfn "/usr/lib/cni/$p" "$bin/$p"
+  done
+  install -m 755 "$HERE_CLUSTER/cni/csi-jfs-isolated" "$bin/csi-jfs-isolated"
+  rm -f "$CLUSTER_ROOT/cni/net.d/10-csi-jfs-host-only.conflist"
+  cat >"$CLUSTER_ROOT/cni/net.d/10-csi-jfs-isolated.conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "csi-jfs-isolated", "plugins": [{"type": "csi-jfs-isolated",
+  "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "dataDir": "$CLUSTER_ROOT/cni/ipam"}}]}
 JSON
+}
+
+step_containerd() {
   cat >"$CLUSTER_ROOT/containerd.toml" <<TOML
 version = 2
 root = "$CONTAINERD_ROOT"
@@ -140,7 +155,7 @@ state = "$CLUSTER_RUN/containerd"
         SystemdCgroup = false
         Root = "$CLUSTER_RUN/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "$CLUSTER_ROOT/cni/bin"
     conf_dir = "$CLUSTER_ROOT/cni/net.d"
 TOML
   mkdir -p "$CLUSTER_RUN/containerd"
@@ -176,6 +191,10 @@ makeIPTablesUtilChains: false
 podLogsDir: $CLUSTER_ROOT/pod-logs
 volumePluginDir: $CLUSTER_ROOT/volume-plugins
 resolvConf: /etc/resolv.conf
+# Ordinary pods (dnsPolicy ClusterFirst) get this nameserver, which no one serves: in a pod's
+# namespace every 127/8 address is the pod's own loopback, so a lookup fails at once, locally.
+clusterDNS: [$CLUSTER_DNS]
+clusterDomain: cluster.local
 # Images are imported, never pulled: keep them however full the disk gets.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -199,6 +218,7 @@ log "certificates and kubeconfigs"; "$HERE_CLUSTER/pki.sh"
 step_etcd
 step_apiserver
 step_controllers
+step_cni
 step_containerd
 step_pause_image
 step_kubelet

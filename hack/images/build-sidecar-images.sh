@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Images for the CSI sidecars (static binaries from hack/cluster/build-sidecars.sh on an
-# otherwise empty root) and the test pods' app image (Debian's busybox-static), imported into
-# the cluster's containerd under localhost/csi-jfs/.
+# Images for the CSI sidecars and the snapshot-controller (static binaries from
+# hack/cluster/build-sidecars.sh on an otherwise empty root) and the test pods' app image
+# (Debian's busybox-static), imported into the cluster's containerd under localhost/csi-jfs/.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/oci.sh"
 "$HERE_CLUSTER/build-sidecars.sh" >/dev/null
@@ -10,6 +10,10 @@ static_image "localhost/csi-jfs/csi-provisioner:$PROVISIONER_VERSION" '["/csi-pr
   "$SIDECAR_BIN/csi-provisioner=/csi-provisioner"
 static_image "localhost/csi-jfs/csi-resizer:$RESIZER_VERSION" '["/csi-resizer"]' \
   "$SIDECAR_BIN/csi-resizer=/csi-resizer"
+static_image "localhost/csi-jfs/csi-snapshotter:$SNAPSHOTTER_VERSION" '["/csi-snapshotter"]' \
+  "$SIDECAR_BIN/csi-snapshotter=/csi-snapshotter"
+static_image "localhost/csi-jfs/snapshot-controller:$SNAPSHOTTER_VERSION" '["/snapshot-controller"]' \
+  "$SIDECAR_BIN/snapshot-controller=/snapshot-controller"
 static_image localhost/csi-jfs/csi-node-driver-registrar:standin '["/csi-node-driver-registrar"]' \
   "$SIDECAR_BIN/csi-node-driver-registrar=/csi-node-driver-registrar"
 static_image localhost/csi-jfs/livenessprobe:standin '["/livenessprobe"]' \

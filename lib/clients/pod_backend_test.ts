@@ -152,6 +152,28 @@ Deno.test("pod backend: juicefs that exits without mounting fails with its redac
   });
 });
 
+Deno.test("pod backend: juicefs that keeps retrying a refused metadata engine fails without waiting out the timeout", async () => {
+  await withEnv(async (env) => {
+    env.kube.onCreatePod = (pod) => {
+      const name = pod.metadata!.name!;
+      env.kube.setPodStatus(NS, name, running);
+      env.kube.setLog(
+        NS,
+        name,
+        `2026-12-01T00:00:41.000Z [INF] csi-jfs·supervisor: juicefs: 2026/12/01 juicefs[7] <WARNING>: parse info: dial tcp 127.0.0.1:1: connect: connection refused [checkServerConfig@redis.go:3667]`,
+      );
+    };
+    const b = env.make({ readyTimeoutMs: 3_600_000 });
+    const e = await assertCodedError(
+      () => b.ensure(specWith()),
+      Code.UNAVAILABLE,
+      /juicefs cannot reach its metadata engine.*connection refused/,
+    );
+    assert(!/within/.test(e.message), e.message);
+    assertEquals(env.kube.pods.size, 0);
+  });
+});
+
 Deno.test("pod backend: a pod that stays Pending fails after --mount-timeout with its state", async () => {
   await withEnv(async (env) => {
     const b = env.make({ readyTimeoutMs: 5_000 });

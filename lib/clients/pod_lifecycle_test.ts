@@ -140,6 +140,22 @@ Deno.test("pod backend: an evicted pod is deleted so the watch replaces it", asy
   });
 });
 
+Deno.test("pod backend: a pod that ends while being deleted is not taken for a lost one", async () => {
+  await withEnv(async (env) => {
+    env.mountOnCreate();
+    const b = env.make();
+    await b.start();
+    await b.ensure(specWith());
+    const stored = [...env.kube.pods.values()][0]!;
+    const name = stored.metadata!.name!;
+    // A release asked the API to delete it; the supervisor stopped and the pod ended.
+    stored.metadata = { ...stored.metadata, deletionTimestamp: new Date() };
+    env.kube.setPodStatus(NS, name, { phase: "Succeeded" });
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals([env.kube.calls.get("deletePod"), env.kube.calls.get("createPod")], [undefined, 1]);
+  });
+});
+
 Deno.test("pod backend: an OOMKilled mount container is told once per restart on the Mount Pod", async () => {
   await withEnv(async (env) => {
     env.mountOnCreate();

@@ -4,7 +4,7 @@ import { logger } from "../log.ts";
 import type { V1Pod } from "../kube/kube.ts";
 import { isAlreadyExists } from "../kube/kube_errors.ts";
 import { buildSettingsSecret, CONTAINER } from "./pod_spec.ts";
-import { diagnosePod, summarizeLog } from "./pod_status.ts";
+import { diagnosePod, type LogSummary, summarizeLog } from "./pod_status.ts";
 import type { PodBackend, PodClient } from "./pod_backend.ts";
 
 const log = logger("pod-start");
@@ -26,7 +26,7 @@ export class PodStarter {
     let pod = await this.createOrAdopt(c, deadline);
     let secretAt = this.b.o.now();
     let logAt = -Infinity;
-    let summary = { clientExits: 0, tail: "" };
+    let summary: LogSummary = { clientExits: 0, unreachableMeta: false, tail: "" };
     let checkedAt = this.b.o.now();
     while (true) {
       if (await this.b.mountLive(key)) {
@@ -67,7 +67,8 @@ export class PodStarter {
       if (d.stuck) why = "";
       else if (summary.clientExits >= this.b.o.maxStartFailures) {
         why = ` (juicefs exited ${summary.clientExits} times without mounting)`;
-      } else if (now >= deadline) why = ` within ${Math.round(this.b.o.readyTimeoutMs / 1000)}s`;
+      } else if (summary.unreachableMeta) why = " (juicefs cannot reach its metadata engine)";
+      else if (now >= deadline) why = ` within ${Math.round(this.b.o.readyTimeoutMs / 1000)}s`;
       if (why !== undefined) {
         const line = redact(
           `Mount Pod ${this.b.o.namespace}/${c.name} for file system "${c.fsName}" did not mount${why}: ${d.state}` +

@@ -6,6 +6,7 @@
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import { redact } from "../redact.ts";
 import { CONTAINER } from "./pod_spec.ts";
+import { isUnreachableMeta } from "../juicefs/start_errors.ts";
 
 /** Waiting reasons that do not go away by waiting: fail the stage now. */
 const STUCK = new Set([
@@ -98,6 +99,8 @@ function stripLogPrefix(line: string): string {
 export interface LogSummary {
   /** How many times juicefs exited in these lines (a client that cannot mount). */
   clientExits: number;
+  /** juicefs says it cannot reach or log in to its metadata engine: waiting will not help. */
+  unreachableMeta: boolean;
   /** juicefs's own error lines first (they say what is wrong), newest last, redacted. */
   tail: string;
 }
@@ -109,5 +112,9 @@ export function summarizeLog(text: string, maxLines = 3): LogSummary {
   const picked = [...new Set((own.length ? own : any).map(stripLogPrefix))].slice(-maxLines).map((l) =>
     clip(l, 300)
   );
-  return { clientExits: lines.filter((l) => CLIENT_EXITED.test(l)).length, tail: redact(picked.join(" | ")) };
+  return {
+    clientExits: lines.filter((l) => CLIENT_EXITED.test(l)).length,
+    unreachableMeta: lines.some(isUnreachableMeta),
+    tail: redact(picked.join(" | ")),
+  };
 }

@@ -62,7 +62,11 @@ export class PodWatch {
     if (e.type === "MODIFIED") this.tellOomKill(e.pod);
     if (e.type === "DELETED") {
       this.recreateSoon(key, 0);
-    } else if (e.pod.status?.phase === "Failed" || e.pod.status?.phase === "Succeeded") {
+    } else if (
+      (e.pod.status?.phase === "Failed" || e.pod.status?.phase === "Succeeded") &&
+      // A pod being deleted (a release, or a delete already asked for) ends this way too.
+      !e.pod.metadata?.deletionTimestamp && !this.b.releasing.has(key)
+    ) {
       // Evicted (or otherwise ended for good): it never restarts, so it goes and comes back.
       log.warn("Mount Pod {name} is {phase} ({reason}); replacing it", {
         name,

@@ -10,6 +10,7 @@ import { pinSecrets, redact, unpinSecrets } from "../redact.ts";
 import { logger } from "../log.ts";
 import { writeSettingsFile } from "../supervisor/settings_file.ts";
 import { type ProcessTable, SystemProcessTable } from "./process_table.ts";
+import { isUnreachableMeta } from "../juicefs/start_errors.ts";
 
 const log = logger("process-backend");
 
@@ -196,9 +197,13 @@ export class ProcessBackend implements MountBackend {
       if (!(await this.processes.isAlive(pid))) {
         return { live: await this.isLive(key), why: " (its supervisor exited)", logFrom };
       }
-      const exits = (await this.logLinesFrom(key, logFrom)).filter((l) => CLIENT_EXITED.test(l)).length;
+      const lines = await this.logLinesFrom(key, logFrom);
+      const exits = lines.filter((l) => CLIENT_EXITED.test(l)).length;
       if (exits >= this.maxStartFailures) {
         return { live: false, why: ` (juicefs exited ${exits} times without mounting)`, logFrom };
+      }
+      if (lines.some(isUnreachableMeta)) {
+        return { live: false, why: " (juicefs cannot reach its metadata engine)", logFrom };
       }
       await new Promise((r) => setTimeout(r, 150));
     }

@@ -232,23 +232,21 @@ Deno.test("process backend: concurrent ensure() calls for one client are seriali
   });
 });
 
-Deno.test("process backend: a client that exits before mounting fails the start with juicefs's error, not after the timeout", async () => {
+/**
+ * Stands in for a supervisor that logs `lines` and stays alive (as lib/supervisor/supervisor.ts
+ * keeps retrying a client that cannot mount); with ten minutes to get ready, only what the log
+ * says can end the wait early. Checks the supervisor is stopped and returns the error.
+ */
+async function failedStart(lines: string[], want: RegExp): Promise<void> {
   await withState(async ({ state, processes, dir }) => {
-    // Stands in for a supervisor whose juicefs rejects an option: it logs each failed try and
-    // keeps retrying (it stays alive), as lib/supervisor/supervisor.ts does.
-    const tries = [1, 2, 3].map((i) =>
-      `echo "2026-11-22 04:20:3${i}.000 +00 [INF] csi-jfs·supervisor: juicefs: ERROR: unknown option bogus-opt";` +
-      `echo "2026-11-22 04:20:3${i}.100 +00 [WRN] csi-jfs·supervisor: juicefs client 10${i} exited (code 1, signal none) after 90ms; restarting in 500ms";`
-    ).join("");
     const script = `for a in "$@"; do case "$a" in --log-file=*) log="\${a#--log-file=}";; esac; done; ` +
-      `(${tries}) >> "$log"; sleep 30`;
+      `(${lines.map((l) => `echo "${l}";`).join("")}) >> "$log"; sleep 30`;
     class StaysAlive extends FakeProcesses {
       override isAlive(pid: number): Promise<boolean> {
         return Promise.resolve(!this.signals.includes(`SIGTERM ${pid}`));
       }
     }
     const alive = new StaysAlive();
-    // Ten minutes to get ready: only the failures in the log can end this wait early.
     const b = new ProcessBackend({
       stateDir: state,
       selfCommand: ["sh", "-c", script, "sh"],
@@ -256,11 +254,7 @@ Deno.test("process backend: a client that exits before mounting fails the start 
       processes: alive,
       readyTimeoutMs: 600_000,
     });
-    const err = await assertCodedError(
-      () => b.ensure(spec),
-      Code.UNAVAILABLE,
-      /did not mount at .*\/mnt \(juicefs exited [23] times without mounting\): juicefs: ERROR: unknown option bogus-opt$/,
-    );
+    const err = await assertCodedError(() => b.ensure(spec), Code.UNAVAILABLE, want);
     const pid = Number((await Deno.readTextFile(join(dir, "supervisor.pid"))).trim());
     assertEquals(
       alive.signals,
@@ -270,6 +264,28 @@ Deno.test("process backend: a client that exits before mounting fails the start 
     Deno.kill(-pid, "SIGKILL");
     assertEquals(processes.signals, []);
   });
+}
+
+Deno.test("process backend: a client that exits before mounting fails the start with juicefs's error, not after the timeout", async () => {
+  // juicefs rejects an option: each try is logged, then its exit.
+  const tries = [1, 2, 3].flatMap((i) => [
+    `2026-11-22 04:20:3${i}.000 +00 [INF] csi-jfs·supervisor: juicefs: ERROR: unknown option bogus-opt`,
+    `2026-11-22 04:20:3${i}.100 +00 [WRN] csi-jfs·supervisor: juicefs client 10${i} exited (code 1, signal none) after 90ms; restarting in 500ms`,
+  ]);
+  await failedStart(
+    tries,
+    /did not mount at .*\/mnt \(juicefs exited [23] times without mounting\): juicefs: ERROR: unknown option bogus-opt$/,
+  );
+});
+
+Deno.test("process backend: a client retrying a refused metadata engine fails the start without waiting out the timeout", async () => {
+  // juicefs does not exit: it retries the connection and warns (about 40 s in, for redis).
+  await failedStart(
+    [
+      "2026-11-22 04:21:10.000 +00 [INF] csi-jfs·supervisor: juicefs: 2026/11/22 04:21:10 juicefs[9] <WARNING>: parse info: dial tcp 127.0.0.1:1: connect: connection refused [checkServerConfig@redis.go:3667]",
+    ],
+    /did not mount at .*\/mnt \(juicefs cannot reach its metadata engine\): .*connection refused/,
+  );
 });
 
 Deno.test("process backend: a client that does not answer (stopped) is reported, neither waited for nor replaced", async () => {

@@ -45,3 +45,16 @@ export function checkCapabilities(caps: VolumeCapability__Output[] | undefined):
 
 export const isReadOnlyMode = (cap: VolumeCapability__Output): boolean =>
   READ_ONLY.has(cap.access_mode?.mode ?? "UNKNOWN");
+
+/** The controller RPCs csi-jfs offers (no attach step, no group snapshots). */
+export const CONTROLLER_CAPABILITIES = [
+  "CREATE_DELETE_VOLUME",
+  "EXPAND_VOLUME",
+  "SINGLE_NODE_MULTI_WRITER",
+  "CREATE_DELETE_SNAPSHOT",
+  "LIST_SNAPSHOTS",
+  "CLONE_VOLUME",
+  "LIST_VOLUMES",
+  "GET_CAPACITY",
+  "MODIFY_VOLUME",
+] as const;

@@ -7,38 +7,54 @@ import type { ControllerExpandVolumeResponse } from "./generated/csi/v1/Controll
 import type { ValidateVolumeCapabilitiesRequest__Output } from "./generated/csi/v1/ValidateVolumeCapabilitiesRequest.ts";
 import type { ValidateVolumeCapabilitiesResponse } from "./generated/csi/v1/ValidateVolumeCapabilitiesResponse.ts";
 import type { ControllerGetCapabilitiesResponse } from "./generated/csi/v1/ControllerGetCapabilitiesResponse.ts";
-import { alreadyExists, invalidArgument, notFound } from "../errors.ts";
+import type { CreateSnapshotRequest__Output } from "./generated/csi/v1/CreateSnapshotRequest.ts";
+import type { CreateSnapshotResponse } from "./generated/csi/v1/CreateSnapshotResponse.ts";
+import type { DeleteSnapshotRequest__Output } from "./generated/csi/v1/DeleteSnapshotRequest.ts";
+import type { ListSnapshotsRequest__Output } from "./generated/csi/v1/ListSnapshotsRequest.ts";
+import type { ListSnapshotsResponse } from "./generated/csi/v1/ListSnapshotsResponse.ts";
+import type { ListVolumesRequest__Output } from "./generated/csi/v1/ListVolumesRequest.ts";
+import type { ListVolumesResponse } from "./generated/csi/v1/ListVolumesResponse.ts";
+import type { GetCapacityResponse } from "./generated/csi/v1/GetCapacityResponse.ts";
+import { alreadyExists, invalidArgument, notFound, outOfRange } from "../errors.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
-import { capabilityProblem, checkCapabilities } from "./capabilities.ts";
+import { capabilityProblem, checkCapabilities, CONTROLLER_CAPABILITIES } from "./capabilities.ts";
 import { chosenCapacity, fitsCapacity, parseCapacity, parseCreateParams } from "./create_params.ts";
 import { decodeVolumeId, encodeVolumeId, type VolumeRef } from "../volume_id.ts";
-import { type FsSettings, settingsFromSecrets } from "../juicefs/settings.ts";
+import type { FsSettings } from "../juicefs/settings.ts";
+import { settingsFromSecrets } from "../juicefs/settings.ts";
 import { renderPathPattern } from "../juicefs/path_pattern.ts";
 import {
   checkRecordable,
-  openFsRoot,
   openMetaDir,
   policyOf,
   readRecord,
-  recordName,
   removeRecord,
   type VolumeRecord,
   writeRecord,
 } from "../juicefs/volume_records.ts";
-import {
-  makeVolumeDir,
-  moveVolumeDir,
-  openVolumeDir,
-  quotaOnVolume,
-  VOLUME_MODE,
-} from "../juicefs/volume_dirs.ts";
+import { makeVolumeDir, openVolumeDir, quotaOnVolume, VOLUME_MODE } from "../juicefs/volume_dirs.ts";
 import type { PathFd } from "../fs/beneath.ts";
-import { statEntry } from "../fs/entries.ts";
-import { RESERVED_TOP } from "../juicefs/subdir.ts";
 import type { AdminMounts } from "../clients/admin_mounts.ts";
 import type { JuiceFsCli } from "../juicefs/cli.ts";
+import { type Cloner, ControlFileCloner } from "../juicefs/clone.ts";
 import type { KeyedLocks } from "../locks.ts";
 import { logger } from "../log.ts";
+import { echoId, KnownFileSystems, removeInFor, settingsFor, withFsRoot } from "./controller_support.ts";
+import { SnapshotService } from "./snapshots.ts";
+import { applyDeletePolicy } from "./delete_policy.ts";
+import { modifyVolume, parseMutableParams } from "./modify.ts";
+import type { ControllerModifyVolumeRequest__Output } from "./generated/csi/v1/ControllerModifyVolumeRequest.ts";
+import { Listing } from "./listing.ts";
+import {
+  makeClonedVolumeDir,
+  openSource,
+  parseContentSource,
+  recordedSource,
+  sameSource,
+  type Source,
+  sourceLockKey,
+  sourceMessage,
+} from "./volume_sources.ts";
 
 const log = logger("controller");
 const MAX_NAME = 255;
@@ -48,16 +64,8 @@ export interface ControllerDeps {
   cli: JuiceFsCli;
   locks: KeyedLocks;
   now?: () => Date;
-}
-
-/** Runs `fn` with the admin mount's root opened as an fd (see lib/fs/beneath.ts). */
-async function withFsRoot<T>(mount: string, fn: (root: PathFd) => Promise<T>): Promise<T> {
-  const root = await openFsRoot(mount);
-  try {
-    return await fn(root);
-  } finally {
-    root.close();
-  }
+  /** How trees are cloned (snapshots, restores, volume clones); the admin mount's control file by default. */
+  cloner?: Cloner;
 }
 
 function requireId(id: string): string {
@@ -65,28 +73,74 @@ function requireId(id: string): string {
   return id;
 }
 
-/** Secrets must describe the file system the volume id names. */
-function settingsFor(ref: VolumeRef, secrets: Record<string, string>): FsSettings {
-  const s = settingsFromSecrets(secrets);
-  if (s.name !== ref.fsName) {
-    throw invalidArgument(
-      `volume belongs to file system "${ref.fsName}" but the secrets describe "${s.name}"`,
-    );
-  }
-  return s;
-}
-
 /** A volume is a subdirectory of a JuiceFS file system with a directory quota. */
 export class ControllerService {
   private now: () => Date;
+  private cloner: Cloner;
+  private known = new KnownFileSystems();
+  private snapshots: SnapshotService;
+  private listing: Listing;
 
   constructor(private d: ControllerDeps) {
     this.now = d.now ?? (() => new Date());
+    this.cloner = d.cloner ?? new ControlFileCloner();
+    this.snapshots = new SnapshotService({ ...d, cloner: this.cloner, known: this.known, now: this.now });
+    this.listing = new Listing(d.admin, this.known);
   }
 
   ControllerGetCapabilities(): Promise<ControllerGetCapabilitiesResponse> {
-    const types = ["CREATE_DELETE_VOLUME", "EXPAND_VOLUME", "SINGLE_NODE_MULTI_WRITER"] as const;
-    return Promise.resolve({ capabilities: types.map((type) => ({ rpc: { type } })) });
+    return Promise.resolve({ capabilities: CONTROLLER_CAPABILITIES.map((type) => ({ rpc: { type } })) });
+  }
+
+  CreateSnapshot(req: CreateSnapshotRequest__Output): Promise<CreateSnapshotResponse> {
+    return this.snapshots.CreateSnapshot(req);
+  }
+
+  DeleteSnapshot(req: DeleteSnapshotRequest__Output): Promise<Record<string, never>> {
+    return this.snapshots.DeleteSnapshot(req);
+  }
+
+  ListSnapshots(req: ListSnapshotsRequest__Output): Promise<ListSnapshotsResponse> {
+    return this.snapshots.ListSnapshots(req);
+  }
+
+  ListVolumes(req: ListVolumesRequest__Output): Promise<ListVolumesResponse> {
+    return this.listing.ListVolumes(req);
+  }
+
+  GetCapacity(): Promise<GetCapacityResponse> {
+    return this.listing.GetCapacity();
+  }
+
+  ControllerModifyVolume(req: ControllerModifyVolumeRequest__Output): Promise<Record<string, never>> {
+    return modifyVolume(req, {
+      locks: this.d.locks,
+      known: this.known,
+      withRoot: (s, fn) => this.withRoot(s, false, fn),
+    });
+  }
+
+  /** The admin mount's root as an fd; the file system is remembered for the listings once a call worked. */
+  private withRoot<T>(
+    settings: FsSettings,
+    format: boolean,
+    fn: (root: PathFd | undefined) => Promise<T>,
+  ): Promise<T> {
+    return this.d.admin.withMount(settings, { format }, async (mount) => {
+      const out = mount ? await withFsRoot(mount, fn) : await fn(undefined);
+      this.known.remember(settings);
+      return out;
+    });
+  }
+
+  /** Runs `fn` holding the source's lock too (a source deleted mid-clone is refused, not half-cloned). */
+  private withSourceLock<T>(source: Source | undefined, fn: () => Promise<T>): Promise<T> {
+    if (!source) return fn();
+    return this.d.locks.withLock(
+      sourceLockKey(source),
+      `the source of the volume (${echoId(source.id)})`,
+      fn,
+    );
   }
 
   async CreateVolume(req: CreateVolumeRequest__Output): Promise<CreateVolumeResponse> {
@@ -96,37 +150,44 @@ export class ControllerService {
       throw invalidArgument(`name is longer than ${MAX_NAME} bytes or contains NUL`);
     }
     const caps = checkCapabilities(req.volume_capabilities);
-    if (req.volume_content_source) {
-      throw invalidArgument("volume_content_source (snapshots, clones) is not supported");
-    }
     const params = parseCreateParams(req.parameters);
+    // A VolumeAttributesClass's onDelete wins over the StorageClass's: it is the one meant to change.
+    params.onDelete = parseMutableParams(req.mutable_parameters).onDelete ?? params.onDelete;
     // Refused now rather than at every stage of the volume.
     for (const cap of caps) mountFlags(cap.mount?.mount_flags ?? [], params.mountOptions);
     const capacity = parseCapacity(req.capacity_range);
     const settings = settingsFromSecrets(req.secrets);
+    const source = parseContentSource(req.volume_content_source, settings.name);
     const subdir = renderPathPattern(params.pathPattern, name, req.parameters);
     checkRecordable(subdir, params.pathPattern ? "parameter pathPattern rendered to" : "volume name");
     const ref: VolumeRef = { fsName: settings.name, onDelete: params.onDelete, subdir };
-    const bytes = chosenCapacity(capacity);
-    const response = (capacityBytes: bigint): CreateVolumeResponse => ({
-      volume: {
-        volume_id: encodeVolumeId(ref),
-        capacity_bytes: String(capacityBytes),
-        volume_context: {
-          subdir,
-          ...(params.mountOptions ? { mountOptions: params.mountOptions } : {}),
-          ...params.podParams,
+    if (source?.kind === "volume" && source.ref.subdir === subdir) {
+      throw invalidArgument(`volume "${name}" cannot be cloned from itself (directory /${subdir})`);
+    }
+    const response = (rec: VolumeRecord): CreateVolumeResponse => {
+      const content = sourceMessage(rec);
+      return {
+        volume: {
+          // The id given at creation, whatever ModifyVolume has changed since: ids never change.
+          volume_id: rec.volumeId ?? encodeVolumeId(ref),
+          capacity_bytes: rec.capacityBytes,
+          volume_context: {
+            subdir,
+            ...(params.mountOptions ? { mountOptions: params.mountOptions } : {}),
+            ...params.podParams,
+          },
+          ...(content ? { content_source: content } : {}),
         },
-      },
-    });
+      };
+    };
 
     return await this.d.locks.withLock(
       `${settings.name}/${subdir}`,
       `volume directory /${subdir}`,
       () =>
-        this.d.admin.withMount(settings, { format: true }, async (mount) => {
-          if (!mount) throw new Error("file system was not mounted");
-          return await withFsRoot(mount, async (root) => {
+        this.withSourceLock(source, () =>
+          this.withRoot(settings, true, async (root) => {
+            if (!root) throw new Error("file system was not mounted");
             const volumes = await openMetaDir(root, "volumes", true);
             if (!volumes) throw new Error("unreachable: a created metadata directory is missing");
             try {
@@ -143,42 +204,70 @@ export class ControllerService {
                     `volume "${name}" exists with capacity ${have} bytes, which the requested range does not allow`,
                   );
                 }
-                if (existing.state !== "creating") return response(have);
-              }
-              const rec: VolumeRecord = existing ?? {
-                name,
-                subdir,
-                capacityBytes: String(bytes),
-                createdAt: this.now().toISOString(),
-                onDelete: params.onDelete,
-                state: "creating",
-              };
-              const v = await makeVolumeDir(root, subdir, existing);
-              try {
-                // Recorded before anything else happens to it: a retry after a failure below
-                // knows the directory by inode and finishes it, instead of refusing it as foreign.
-                if (rec.ino !== v.ino) await writeRecord(volumes, { ...rec, ino: v.ino });
-                const quota = BigInt(rec.capacityBytes);
-                if (quota > 0n) {
-                  await quotaOnVolume(root, subdir, v, () => this.d.cli.setQuota(settings, subdir, quota));
+                if (!sameSource(existing, source)) {
+                  throw alreadyExists(`volume "${name}" exists with another content source`);
                 }
-                await v.dir.chmod(VOLUME_MODE);
-              } finally {
-                v.close();
+                if (existing.state !== "creating") return response(existing);
               }
-              await writeRecord(volumes, { ...rec, ino: v.ino, state: "ready" });
-              log.info("created volume {name} at /{subdir} of {fs} with quota {bytes}", {
-                name,
-                subdir,
-                fs: settings.name,
-                bytes: rec.capacityBytes,
-              });
-              return response(BigInt(rec.capacityBytes));
+              const src = source ? await openSource(root, source) : undefined;
+              try {
+                let bytes = chosenCapacity(capacity);
+                if (src && src.sizeBytes > 0n) {
+                  const limit = capacity.limit;
+                  if ((bytes > 0n && bytes < src.sizeBytes) || (limit > 0n && limit < src.sizeBytes)) {
+                    throw outOfRange(
+                      `the source ${
+                        source!.id
+                      } holds ${src.sizeBytes} bytes; a volume made from it needs at least that`,
+                    );
+                  }
+                  if (bytes === 0n) bytes = src.sizeBytes;
+                }
+                const rec: VolumeRecord = existing ?? {
+                  name,
+                  subdir,
+                  capacityBytes: String(bytes),
+                  createdAt: this.now().toISOString(),
+                  onDelete: params.onDelete,
+                  volumeId: encodeVolumeId(ref),
+                  state: "creating",
+                  ...(source ? { contentSource: recordedSource(source) } : {}),
+                };
+                const v = src
+                  ? await makeClonedVolumeDir(root, volumes, rec, src.tree, {
+                    cloner: this.cloner,
+                    removeIn: removeInFor(this.d.cli, settings),
+                  })
+                  : await makeVolumeDir(root, subdir, existing);
+                try {
+                  // Recorded before anything else happens to it: a retry after a failure below
+                  // knows the directory by inode and finishes it, instead of refusing it as foreign.
+                  if (rec.ino !== v.ino) await writeRecord(volumes, { ...rec, ino: v.ino });
+                  const quota = BigInt(rec.capacityBytes);
+                  if (quota > 0n) {
+                    await quotaOnVolume(root, subdir, v, () => this.d.cli.setQuota(settings, subdir, quota));
+                  }
+                  await v.dir.chmod(VOLUME_MODE);
+                } finally {
+                  v.close();
+                }
+                const ready: VolumeRecord = { ...rec, ino: v.ino, state: "ready" };
+                await writeRecord(volumes, ready);
+                log.info("created volume {name} at /{subdir} of {fs} with quota {bytes}{from}", {
+                  name,
+                  subdir,
+                  fs: settings.name,
+                  bytes: rec.capacityBytes,
+                  from: source ? ` from ${source.kind} ${source.id}` : "",
+                });
+                return response(ready);
+              } finally {
+                src?.tree.close();
+              }
             } finally {
               volumes.close();
             }
-          });
-        }),
+          })),
     );
   }
 
@@ -193,9 +282,9 @@ export class ControllerService {
       `${ref.fsName}/${ref.subdir}`,
       `volume directory /${ref.subdir}`,
       () =>
-        this.d.admin.withMount(settings, { format: false }, async (mount) => {
-          if (!mount) return;
-          await withFsRoot(mount, async (root) => {
+        this.withRoot(settings, false, async (root) => {
+          if (!root) return;
+          {
             const volumes = await openMetaDir(root, "volumes", false);
             if (!volumes) return;
             try {
@@ -209,69 +298,18 @@ export class ControllerService {
                   policy: policyOf(rec),
                 });
               }
-              await this.applyDeletePolicy(root, rec, settings);
+              await applyDeletePolicy(root, rec, {
+                removeIn: removeInFor(this.d.cli, settings),
+                now: this.now,
+              });
               await removeRecord(volumes, ref.subdir);
             } finally {
               volumes.close();
             }
-          });
+          }
         }),
     );
     return {};
-  }
-
-  private async applyDeletePolicy(root: PathFd, rec: VolumeRecord, settings: FsSettings): Promise<void> {
-    const policy = policyOf(rec);
-    if (policy === "retain") {
-      log.info("volume /{subdir} retained", { subdir: rec.subdir });
-      return;
-    }
-    const trashName = recordName(rec.subdir)!.replace(/\.json$/, "");
-    const dest = await openMetaDir(root, policy === "delete" ? "trash" : "archive", true);
-    if (!dest) throw new Error("unreachable: a created metadata directory is missing");
-    try {
-      if (policy === "delete") {
-        // A delete that failed half way left its directory in the trash: finish it first.
-        await this.removeFromTrash(dest, trashName, settings);
-        const v = await openVolumeDir(root, rec);
-        if (v) {
-          try {
-            await moveVolumeDir(v, rec.subdir, dest, trashName);
-          } finally {
-            v.close();
-          }
-          await this.removeFromTrash(dest, trashName, settings);
-        }
-        log.info("volume /{subdir} deleted", { subdir: rec.subdir });
-        return;
-      }
-      const stamp = this.now().toISOString().replace(/[:.]/g, "-");
-      const target = `${rec.subdir.replaceAll("/", "_").slice(0, 200)}-${stamp}`;
-      const v = await openVolumeDir(root, rec);
-      if (!v) return;
-      try {
-        await moveVolumeDir(v, rec.subdir, dest, target);
-      } finally {
-        v.close();
-      }
-      log.info("volume /{subdir} archived to {target}", {
-        subdir: rec.subdir,
-        target: `/${RESERVED_TOP}/archive/${target}`,
-      });
-    } finally {
-      dest.close();
-    }
-  }
-
-  /** Removes `name` from the driver's trash, if there: server-side, by the trash's fd. */
-  private async removeFromTrash(trash: PathFd, name: string, settings: FsSettings): Promise<void> {
-    if (!(await statEntry(trash, name))) return;
-    // juicefs rmr resolves the parent's inode and sends it with the name to the client, which
-    // removes in its metadata: through our fd the parent is exactly the trash directory.
-    await this.d.cli.rmr(`/proc/${Deno.pid}/fd/${trash.fd}/${name}`, settings.secretEnv);
-    await Deno.remove(`${trash.procPath}/${name}`, { recursive: true }).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
   }
 
   async ControllerExpandVolume(
@@ -290,9 +328,9 @@ export class ControllerService {
       `${ref.fsName}/${ref.subdir}`,
       `volume directory /${ref.subdir}`,
       () =>
-        this.d.admin.withMount(settings, { format: false }, async (mount) => {
-          if (!mount) throw missing();
-          return await withFsRoot(mount, async (root) => {
+        this.withRoot(settings, false, async (root) => {
+          if (!root) throw missing();
+          {
             const volumes = await openMetaDir(root, "volumes", false);
             if (!volumes) throw missing();
             try {
@@ -323,7 +361,7 @@ export class ControllerService {
             } finally {
               volumes.close();
             }
-          });
+          }
         }),
     );
   }

@@ -135,9 +135,14 @@ Deno.test("controller: CreateVolume refuses bad requests with INVALID_ARGUMENT a
       [{ secrets: { ...SECRETS, token: "x" } }, /secret key "token" is not known/],
       [{ capacity_range: { required_bytes: "-5", limit_bytes: "" } }, /must not be negative/],
       [
-        { volume_content_source: { snapshot: { snapshot_id: "s" }, type: "snapshot" } },
-        /volume_content_source .* is not supported/,
+        { volume_content_source: { snapshot: { snapshot_id: "jfs1s/otherfs/snap" }, type: "snapshot" } },
+        /source snapshot is in file system "otherfs" but the volume would be in "myfs"/,
       ],
+      [
+        { volume_content_source: { volume: { volume_id: "jfs1/otherfs/delete/v" }, type: "volume" } },
+        /source volume is in file system "otherfs"/,
+      ],
+      [{ volume_content_source: { volume: { volume_id: "" }, type: "volume" } }, /volume_id is required/],
     ];
     for (const [over, re] of cases) {
       const err = await assertCodedError(() => create(over), Code.INVALID_ARGUMENT, re);
@@ -169,6 +174,7 @@ Deno.test("controller: CreateVolume makes the directory with a quota and a recor
       capacityBytes: String(GI),
       createdAt: NOW.toISOString(),
       onDelete: "delete",
+      volumeId: idOf("pvc-1"),
       state: "ready",
       ino,
     });
@@ -495,6 +501,16 @@ Deno.test("controller: concurrent first CreateVolumes format a new file system o
 Deno.test("controller: capabilities", async () => {
   await withController(async ({ ctl }) => {
     const types = (await ctl.ControllerGetCapabilities()).capabilities?.map((c) => c.rpc?.type);
-    assertEquals(types, ["CREATE_DELETE_VOLUME", "EXPAND_VOLUME", "SINGLE_NODE_MULTI_WRITER"]);
+    assertEquals(types, [
+      "CREATE_DELETE_VOLUME",
+      "EXPAND_VOLUME",
+      "SINGLE_NODE_MULTI_WRITER",
+      "CREATE_DELETE_SNAPSHOT",
+      "LIST_SNAPSHOTS",
+      "CLONE_VOLUME",
+      "LIST_VOLUMES",
+      "GET_CAPACITY",
+      "MODIFY_VOLUME",
+    ]);
   });
 });

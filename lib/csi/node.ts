@@ -186,9 +186,8 @@ export class NodeService {
           clients: await this.clients(),
           broken,
         });
-        // "hung": the probe's own stat stays in the kernel on this mount until the client answers,
-        // so a plain unmount is EBUSY; exactly the checked mount is detached instead.
-        await this.d.mounter.unmountChecked(staging, entry, { lazy: broken || health === "hung" });
+        // A hung client's mount is busy as long as a probe of it waits in the kernel: detach it.
+        await this.d.mounter.unmountChecked(staging, entry, { lazy: health !== "ok" });
       }
       await this.mounts.forget(staging);
       await removeMountDir(staging);
@@ -288,8 +287,7 @@ export class NodeService {
           clients,
           broken,
         });
-        // "hung": as in NodeUnstageVolume, the probe's stuck stat holds the mount (EBUSY).
-        await this.d.mounter.unmountChecked(target, entry, { lazy: broken || health === "hung" });
+        await this.d.mounter.unmountChecked(target, entry, { lazy: health !== "ok" });
         await this.mounts.forget(target);
       }
       await removeMountDir(target);

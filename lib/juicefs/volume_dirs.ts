@@ -38,7 +38,11 @@ export interface VolumeDir {
 }
 
 /** Opens the parent of `subdir` (making it when `create`); undefined when it is missing. */
-async function openParent(root: PathFd, subdir: string, create: boolean): Promise<PathFd | undefined> {
+export async function openParentDir(
+  root: PathFd,
+  subdir: string,
+  create: boolean,
+): Promise<PathFd | undefined> {
   const parent = posix.dirname(subdir);
   const rel = parent === "." ? "" : parent;
   const o = opts(subdir);
@@ -97,7 +101,7 @@ function volumeDir(parent: PathFd, base: string, dir: PathFd, ino: string): Volu
  * that is not the recorded inode, is FAILED_PRECONDITION.
  */
 export async function openVolumeDir(root: PathFd, rec: VolumeRecord): Promise<VolumeDir | undefined> {
-  const parent = await openParent(root, rec.subdir, false);
+  const parent = await openParentDir(root, rec.subdir, false);
   if (!parent) return undefined;
   try {
     const base = posix.basename(rec.subdir);
@@ -129,7 +133,7 @@ export async function makeVolumeDir(
   subdir: string,
   rec: VolumeRecord | undefined,
 ): Promise<VolumeDir> {
-  const parent = await openParent(root, subdir, true);
+  const parent = await openParentDir(root, subdir, true);
   if (!parent) throw new Error("unreachable: a created parent is missing");
   try {
     const base = posix.basename(subdir);

@@ -23,6 +23,10 @@ export interface VolumeRecord {
   state?: "creating" | "ready";
   /** The volume directory's inode: the directory the driver made, whatever is at the path later. */
   ino?: string;
+  /** The id CreateVolume answered (ListVolumes gives it back unchanged); absent in older records. */
+  volumeId?: string;
+  /** What the volume was made from (CreateVolume's content source), if anything. */
+  contentSource?: { snapshotId: string } | { volumeId: string };
 }
 
 /**
@@ -52,7 +56,8 @@ export function checkRecordable(subdir: string, what: string): void {
   }
 }
 
-export type MetaDir = "volumes" | "archive" | "trash";
+/** `snapshots` holds snapshot records and trees; `tmp` clones being made (lib/juicefs/clone.ts). */
+export type MetaDir = "volumes" | "archive" | "trash" | "snapshots" | "tmp";
 
 /** Opens the admin mount's root (a path of the driver's own state directory) as a PathFd. */
 export async function openFsRoot(mountRoot: string): Promise<PathFd> {
@@ -116,10 +121,37 @@ async function requirePrivate(dir: PathFd, name: string): Promise<void> {
 export async function readRecord(volumes: PathFd, subdir: string): Promise<VolumeRecord | undefined> {
   const name = recordName(subdir);
   if (!name) return undefined; // no such record can exist
-  const file = await openFile(volumes, name);
+  return await readJson<VolumeRecord>(volumes, name);
+}
+
+/** Written whole, 0600, then renamed into place: never through a link, never half a record. */
+export async function writeRecord(volumes: PathFd, rec: VolumeRecord): Promise<void> {
+  const name = recordName(rec.subdir);
+  if (!name) throw invalidArgument(`volume directory /${rec.subdir.slice(0, 128)}... is too long to record`);
+  await writeJson(volumes, name, rec);
+}
+
+export async function removeRecord(volumes: PathFd, subdir: string): Promise<void> {
+  const name = recordName(subdir);
+  if (name) await removeJson(volumes, name);
+}
+
+/** Every volume record, in name order (ListVolumes). */
+export async function listRecords(volumes: PathFd): Promise<VolumeRecord[]> {
+  const out: VolumeRecord[] = [];
+  for (const name of await listJsonNames(volumes)) {
+    const rec = await readJson<VolumeRecord>(volumes, name);
+    if (rec?.subdir && recordName(rec.subdir) === name) out.push(rec);
+  }
+  return out;
+}
+
+/** A JSON file of the metadata tree, read through `dir`'s fd, no link followed; undefined when missing or torn. */
+export async function readJson<T>(dir: PathFd, name: string): Promise<T | undefined> {
+  const file = await openFile(dir, name);
   if (!file) return undefined;
   try {
-    return JSON.parse(await Deno.readTextFile(file.procPath)) as VolumeRecord;
+    return JSON.parse(await Deno.readTextFile(file.procPath)) as T;
   } catch (e) {
     if (e instanceof SyntaxError) return undefined;
     throw e;
@@ -128,23 +160,28 @@ export async function readRecord(volumes: PathFd, subdir: string): Promise<Volum
   }
 }
 
-/** Written whole, 0600, then renamed into place: never through a link, never half a record. */
-export async function writeRecord(volumes: PathFd, rec: VolumeRecord): Promise<void> {
-  const name = recordName(rec.subdir);
-  if (!name) throw invalidArgument(`volume directory /${rec.subdir.slice(0, 128)}... is too long to record`);
-  const tmp = `${volumes.procPath}/${name}.tmp`;
+/** Written whole, 0600, then renamed into place: never through a link, never half a file. */
+export async function writeJson(dir: PathFd, name: string, value: unknown): Promise<void> {
+  const tmp = `${dir.procPath}/${name}.tmp`;
   // unlink(2) removes a leftover (or a planted link) itself; O_EXCL then refuses anything new.
   await Deno.remove(tmp).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });
-  await Deno.writeTextFile(tmp, JSON.stringify(rec), { createNew: true, mode: 0o600 });
-  await Deno.rename(tmp, `${volumes.procPath}/${name}`);
+  await Deno.writeTextFile(tmp, JSON.stringify(value), { createNew: true, mode: 0o600 });
+  await Deno.rename(tmp, `${dir.procPath}/${name}`);
 }
 
-export async function removeRecord(volumes: PathFd, subdir: string): Promise<void> {
-  const name = recordName(subdir);
-  if (!name) return;
-  await Deno.remove(`${volumes.procPath}/${name}`).catch((e) => {
+export async function removeJson(dir: PathFd, name: string): Promise<void> {
+  await Deno.remove(`${dir.procPath}/${name}`).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });
+}
+
+/** Names of the regular `*.json` files in `dir`, sorted (links and directories are skipped). */
+export async function listJsonNames(dir: PathFd): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir.procPath)) {
+    if (e.isFile && !e.isSymlink && e.name.endsWith(".json")) names.push(e.name);
+  }
+  return names.sort();
 }

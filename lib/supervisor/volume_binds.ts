@@ -59,7 +59,9 @@ export class VolumeBinder {
       const root = b.subdir ? `/${b.subdir}` : "/";
       const current = await mountAt(mounter, b.target);
       if (current && current.device === fs.device && current.root === root) continue;
-      if (current) {
+      // Only a JuiceFS bind is ours to replace: the emptyDir kubelet mounted here (Bidirectional)
+      // is what carries our bind to the app containers, so we bind on top of it.
+      if (current && isJuiceFs(current)) {
         log.warn("{target} holds a bind of an earlier mount: replacing it", { target: b.target });
         await mounter.unmount(b.target, { lazy: true }).catch(() => {});
       }

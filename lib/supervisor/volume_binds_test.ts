@@ -36,6 +36,15 @@ Deno.test("volume binds: a bind of a dead earlier mount is replaced; release unm
   assert(!(await m.list()).some((e) => e.mountPoint === "/jfs/a"));
 });
 
+Deno.test("volume binds: the emptyDir kubelet mounted at the target stays, the bind goes on top", async () => {
+  const m = new FakeMounter();
+  m.addMount("/fs", "fuse.juicefs", "0:50");
+  m.addMount("/jfs/a", "ext4", "254:0");
+  const b = new VolumeBinder("/fs", binds.slice(0, 1), { mounter: m, exists: () => Promise.resolve(true) });
+  assertEquals(await b.ensure(), true);
+  assertEquals(m.actions, ["bind /fs/pvc-a /jfs/a"]);
+});
+
 Deno.test("volume binds: a missing directory is not bound and keeps the probe failing", async () => {
   const m = new FakeMounter();
   m.addMount("/fs");

@@ -68,20 +68,21 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
 }
 
-export function pvc(namespace: string, name: string, size: string): Obj {
+export function pvc(namespace: string, name: string, size: string, storageClass = STORAGE_CLASS): Obj {
   return {
     apiVersion: "v1",
     kind: "PersistentVolumeClaim",
     metadata: { namespace, name },
     spec: {
       accessModes: ["ReadWriteMany"],
-      storageClassName: STORAGE_CLASS,
+      storageClassName: storageClass,
       resources: { requests: { storage: size } },
     },
   };
 }
 
-/** A run-once busybox pod on the host network with the claim mounted at /data. */
+/** A run-once busybox pod, an ordinary one (its own network namespace, no hostNetwork), with
+ * the claim mounted at /data. */
 export function shellPod(
   namespace: string,
   name: string,
@@ -95,8 +96,6 @@ export function shellPod(
     metadata: { namespace, name },
     spec: {
       restartPolicy: "Never",
-      hostNetwork: true,
-      dnsPolicy: "Default",
       terminationGracePeriodSeconds: 1,
       containers: [{
         name: "app",
@@ -127,4 +126,40 @@ export async function runPod(pod: Obj, timeoutMs = 180_000): Promise<{ phase: st
 /** Events of a namespace, oldest first, one per line: what to print when a step fails. */
 export async function events(namespace: string): Promise<string> {
   return await kubectl(["-n", namespace, "get", "events", "--sort-by=.lastTimestamp"]).catch((e) => `${e}`);
+}
+
+/** Runs a command in a running pod's first container; its stdout. */
+export async function exec(namespace: string, pod: string, command: string[]): Promise<string> {
+  return await kubectl(["-n", namespace, "exec", pod, "--", ...command]);
+}
+
+/** Applies `pod` and waits until it is Running; the pod as the API then shows it. */
+export async function startPod(pod: Obj, timeoutMs = 180_000): Promise<Obj> {
+  const { namespace, name } = pod.metadata;
+  await apply(pod);
+  return await waitFor(`pod ${namespace}/${name} to run`, async () => {
+    const p = await getJson(["-n", namespace, "get", "pod", name]);
+    if (p.status?.phase === "Failed" || p.status?.phase === "Succeeded") {
+      throw new Error(`pod ${namespace}/${name} ended: ${JSON.stringify(p.status)}`);
+    }
+    return p.status?.phase === "Running" ? p : undefined;
+  }, timeoutMs);
+}
+
+/** A busybox pod that sleeps until it is deleted: something to exec into. */
+export function sleeperPod(namespace: string, name: string): Obj {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace, name },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [{
+        name: "app",
+        image: APP_IMAGE,
+        imagePullPolicy: "Never",
+        command: ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
+      }],
+    },
+  };
 }

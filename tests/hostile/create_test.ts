@@ -115,7 +115,7 @@ function cases(d: Driver, root: string): Case[] {
     create("a good and a block capability", INVALID, {
       volume_capabilities: [mountCap(), { block: {}, access_mode: { mode: "SINGLE_NODE_WRITER" } }],
     }),
-    create("a snapshot as content source", INVALID, {
+    create("a volume id given as the source snapshot", "NOT_FOUND", {
       volume_content_source: { snapshot: { snapshot_id: "jfs1/itfs/delete/legit" } },
     }),
     create("no secrets", INVALID, { secrets: {} }),

@@ -146,11 +146,11 @@ export async function guardOutside(d: Driver): Promise<Guard> {
   await Deno.chmod(`${sentinelDir}/etc`, 0o750);
   await Deno.writeTextFile(sentinelFile, "sentinel\n");
   await Deno.chmod(sentinelFile, 0o600);
-  // Other instances of the test harness (and make bench) may mount and unmount under their own
-  // temp dirs meanwhile, and a running test cluster (make cluster-up) mounts pods' volumes,
-  // rootfs and network namespaces under its own roots.
-  const cluster = "/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/cni-";
-  const others = new RegExp(`^(${dirname(d.dir)}/csi-jfs-(it|bench)-|${cluster})`);
+  // Other test harnesses on this machine mount under temp dirs of their own (csi-jfs-it-,
+  // -bench-, -fdkeeper-, ...: all but this guard's sentinels), and a running test cluster
+  // (make cluster-up) mounts pods' volumes, rootfs and network namespaces under its own roots.
+  const cluster = "/var/lib/csi-jfs-cluster/|/run/csi-jfs-cluster/|/run/netns/";
+  const others = new RegExp(`^(${dirname(d.dir)}/csi-jfs-(?!hostile-sentinel-)|${cluster})`);
   const outside = () =>
     mountsUnder("/").filter((m) => !(m === d.dir || m.startsWith(`${d.dir}/`)) && !others.test(m));
   const before = { dir: await snapshot(sentinelDir), file: await snapshot(sentinelFile), mounts: outside() };
@@ -214,7 +214,13 @@ export async function assertRootHolds(d: Driver, subdirs: string[]): Promise<voi
   // A delete passes through the driver's trash, which it leaves empty.
   const reserved = await names(`${root}/.csi-jfs`);
   if (reserved.includes("trash")) assertEquals(await names(`${root}/.csi-jfs/trash`), [], "the trash");
-  assertEquals(reserved.filter((n) => n !== "trash"), ["volumes"], "the reserved directory");
+  // Clones are made in tmp and moved out whole: a leftover there is a half-made clone.
+  if (reserved.includes("tmp")) assertEquals(await names(`${root}/.csi-jfs/tmp`), [], "the clone area");
+  assertEquals(
+    reserved.filter((n) => !["trash", "tmp", "snapshots"].includes(n)),
+    ["volumes"],
+    "the reserved directory",
+  );
   assertEquals(
     await names(`${root}/.csi-jfs/volumes`),
     subdirs.map((s) => `${encodeURIComponent(s)}.json`).sort(),

@@ -31,7 +31,12 @@ NodeStageVolumeSecret: *fs
 NodePublishVolumeSecret: *fs
 ControllerExpandVolumeSecret: *fs
 ListSnapshotsSecret: *fs
+CreateSnapshotSecret: *fs
+DeleteSnapshotSecret: *fs
+ControllerModifyVolumeSecret: *fs
 YAML
+# The one mutable parameter (a VolumeAttributesClass): the ModifyVolume specs set it.
+echo "onDelete: delete" > "$work/mutable.yaml"
 
 common=(--juicefs="$bin/juicefs" --state-dir="$work/state" --log-level="${SANITY_LOG_LEVEL:-info}")
 "$root/bin/csi-jfs" --mode=controller --endpoint="unix://$work/controller.sock" "${common[@]}" 2>"$work/controller.log" &
@@ -51,6 +56,7 @@ csi-sanity \
   --csi.mountdir="$work/target" \
   --csi.stagingdir="$work/staging" \
   --csi.testvolumeexpandsize=$((20 * 1024 * 1024 * 1024)) \
+  --csi.testvolumemutableparameters="$work/mutable.yaml" \
   --ginkgo.timeout=20m \
   "$@" >"$work/sanity.out" 2>&1 || status=$?
 [ -n "${SANITY_REPORT:-}" ] && cp "$work/sanity.out" "$SANITY_REPORT"

@@ -21,9 +21,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if ne .Values.logLevel "info" }}
 - --log-level={{ .Values.logLevel }}
 {{- end }}
-{{- if .Values.metrics.enabled }}
-- --metrics-address=:{{ .Values.metrics.port }}
-{{- end }}
 {{- end -}}
 
 {{- define "csi-jfs.resources" -}}
@@ -45,4 +42,37 @@ resources: {{- toYaml . | nindent 2 }}
 {{- with .Values.sidecars.pullPolicy }}
 imagePullPolicy: {{ . }}
 {{- end }}
+{{- end -}}
+
+{{/* The injector's probes go to the address it listens on when that is not every address. */}}
+{{- define "csi-jfs.injectorProbeHost" -}}
+{{- if not (has . (list "" "0.0.0.0" "::")) }}
+host: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* What both of the injector's webhooks share: where they call, for which requests... */}}
+{{- define "csi-jfs.injectorWebhook" -}}
+admissionReviewVersions: [v1]
+clientConfig:
+  service:
+    name: csi-jfs-sidecar-injector
+    namespace: {{ .Release.Namespace }}
+    path: /mutate-pods
+    port: {{ .Values.sidecarInjector.service.port }}
+rules:
+  - { operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced }
+{{- end -}}
+
+{{/* ... and how: the pods that opt out, failing closed, a short timeout. */}}
+{{- define "csi-jfs.injectorWebhookPolicy" -}}
+objectSelector:
+  matchExpressions:
+    - { key: jfs.csi.dev/inject, operator: NotIn, values: [disabled, "false"] }
+    - { key: disable.sidecar.juicefs.com/inject, operator: NotIn, values: ["true"] }
+failurePolicy: {{ .Values.sidecarInjector.failurePolicy }}
+sideEffects: NoneOnDryRun
+timeoutSeconds: {{ .Values.sidecarInjector.timeoutSeconds }}
+reinvocationPolicy: IfNeeded
+matchPolicy: Equivalent
 {{- end -}}
