@@ -5,10 +5,6 @@ import type { CommandRunner } from "../lib/exec.ts";
 import type { Mounter } from "../lib/mount/mounter.ts";
 import type { MountBackend } from "../lib/clients/backend.ts";
 import { ProcessBackend } from "../lib/clients/process_backend.ts";
-import { PodBackend } from "../lib/clients/pod_backend.ts";
-import { FuseFdKeeper } from "../lib/clients/fuse_fd_keeper.ts";
-import { loadKubeConfig, RealKube } from "../lib/kube/real_kube.ts";
-import { EventRecorder } from "../lib/kube/events.ts";
 import type { Kube } from "../lib/kube/kube.ts";
 import { selfCommand } from "./self_command.ts";
 import { messageOf } from "../lib/errors.ts";
@@ -53,12 +49,17 @@ async function ownImage(kube: Kube, namespace: string): Promise<string | undefin
   return (containers.find((c) => c.name === "csi-jfs") ?? containers[0])?.image;
 }
 
-/** A kubeconfig that cannot be read is a bad command line: one line, exit 2. */
-function realKube(path: string | undefined): Kube {
+/**
+ * A kubeconfig that cannot be read is a bad command line: one line, exit 2. The Kubernetes
+ * client is loaded here, when used: imported at start it cost a process-mode node plugin
+ * ~50 MiB of RSS for code it never runs (make bench, README "Performance").
+ */
+export async function realKube(path: string | undefined, flag = "--mount-mode=pod"): Promise<Kube> {
+  const { loadKubeConfig, RealKube } = await import("../lib/kube/real_kube.ts");
   try {
     return new RealKube(loadKubeConfig(path));
   } catch (e) {
-    throw new UsageError(`--mount-mode=pod: ${messageOf(e)}`);
+    throw new UsageError(`${flag}: ${messageOf(e)}`);
   }
 }
 
@@ -78,7 +79,13 @@ export async function nodeMountBackend(
   if (!namespace) {
     throw new UsageError("--mount-mode=pod needs --namespace or env POD_NAMESPACE (the downward API)");
   }
-  const kube = deps.kube ?? realKube(config.kubeconfig);
+  const kube = deps.kube ?? await realKube(config.kubeconfig);
+  // Pod mode's own modules, loaded only by a node that runs Mount Pods (see realKube).
+  const [{ PodBackend }, { FuseFdKeeper }, { EventRecorder }] = await Promise.all([
+    import("../lib/clients/pod_backend.ts"),
+    import("../lib/clients/fuse_fd_keeper.ts"),
+    import("../lib/kube/events.ts"),
+  ]);
   const image = config.mountImage ?? (await ownImage(kube, namespace));
   if (!image) {
     throw new UsageError(

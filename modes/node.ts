@@ -1,33 +1,24 @@
-import { type Config, UsageError } from "../lib/config.ts";
-import { messageOf } from "../lib/errors.ts";
+import type { Config } from "../lib/config.ts";
 import { DenoCommandRunner } from "../lib/exec.ts";
 import { ExecMounter } from "../lib/mount/mounter.ts";
 import { NodeService } from "../lib/csi/node.ts";
 import { ClientReleaser } from "../lib/clients/releaser.ts";
 import { KeyedLocks } from "../lib/locks.ts";
-import { loadKubeConfig, RealKube } from "../lib/kube/real_kube.ts";
-import { EventRecorder } from "../lib/kube/events.ts";
 import { serveUntilSignal } from "./serve.ts";
-import { nodeMountBackend } from "./backend.ts";
+import { nodeMountBackend, realKube } from "./backend.ts";
 import { startNodeOperations } from "./operations.ts";
 
 const SWEEP_EVERY_MS = 5 * 60_000;
-
-/** A kubeconfig that cannot be read is a bad command line: one line, exit 2. */
-function realKube(config: Config): RealKube {
-  try {
-    return new RealKube(loadKubeConfig(config.kubeconfig));
-  } catch (e) {
-    throw new UsageError(`--mode=node: ${messageOf(e)}`);
-  }
-}
 
 /** Serves the node service; clients keep running when it stops, and are adopted when it starts again. */
 export async function runNode(config: Config): Promise<number> {
   const runner = new DenoCommandRunner();
   const mounter = new ExecMounter(runner);
   // The API is needed for Mount Pods; with --kubeconfig a process-mode node uses it for Events.
-  const kube = config.mountMode === "pod" || config.kubeconfig ? realKube(config) : undefined;
+  // Loaded only then (modes/backend.ts realKube): the client library is ~50 MiB of RSS.
+  const kube = config.mountMode === "pod" || config.kubeconfig
+    ? await realKube(config.kubeconfig, "--mode=node")
+    : undefined;
   const { backend, start, stop } = await nodeMountBackend(config, {
     runner,
     mounter,
@@ -46,7 +37,11 @@ export async function runNode(config: Config): Promise<number> {
     releaser,
     bindRecordsDir: `${config.stateDir}/binds`,
   });
-  const events = kube && new EventRecorder(kube, { component: "csi-jfs-node", host: config.nodeId });
+  const events = kube &&
+    new (await import("../lib/kube/events.ts")).EventRecorder(kube, {
+      component: "csi-jfs-node",
+      host: config.nodeId,
+    });
   const operations = await startNodeOperations(config, { backend, mounter, kube, events });
   return await serveUntilSignal(
     config,

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { FsSettings } from "../juicefs/settings.ts";
+import type { MountTable } from "../mount/mountinfo.ts";
 import { DEFAULT_POD_SETTINGS, type MountPodSettings, podSettingsIdentity } from "./pod_settings.ts";
 
 /** One JuiceFS client to run: a file system with a set of mount flags. */
@@ -41,8 +42,11 @@ export function clientUseFrom(
 export interface MountBackend {
   ensure(spec: ClientSpec, use?: ClientUse): Promise<ClientMount>;
   release(key: string): Promise<void>;
-  /** Clients this backend runs now, found from the node (so a restarted plugin adopts them). */
-  list(): Promise<ClientMount[]>;
+  /**
+   * Clients this backend runs now, found from the node (so a restarted plugin adopts them);
+   * `table`: the mount table its caller already read for the same call.
+   */
+  list(table?: MountTable): Promise<ClientMount[]>;
   /** A volume no longer uses its client (unstaged); best effort. */
   forget?(volumeId: string): Promise<void>;
 }

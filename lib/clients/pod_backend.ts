@@ -1,7 +1,8 @@
 import { join, relative } from "node:path";
 import type { ClientMount, ClientSpec, ClientUse, MountBackend } from "./backend.ts";
 import { clientKey } from "./backend.ts";
-import { mountAt, type Mounter } from "../mount/mounter.ts";
+import { mountAt, type Mounter, readTable } from "../mount/mounter.ts";
+import type { MountTable } from "../mount/mountinfo.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import { KeyedQueue } from "../locks.ts";
 import { unavailable } from "../errors.ts";
@@ -316,10 +317,10 @@ export class PodBackend implements MountBackend {
   }
 
   /** Clients mounted now, from the mount table alone (publish and unstage call this). */
-  async list(): Promise<ClientMount[]> {
+  async list(table?: MountTable): Promise<ClientMount[]> {
     const root = join(this.o.stateDir, "pods") + "/";
     const out: ClientMount[] = [];
-    for (const e of await this.o.mounter.list()) {
+    for (const e of (table ?? await readTable(this.o.mounter)).entries()) {
       if (!e.mountPoint.startsWith(root) || !e.mountPoint.endsWith("/mnt")) continue;
       const key = e.mountPoint.slice(root.length, -"/mnt".length);
       if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key) && !out.some((c) => c.key === key)) {

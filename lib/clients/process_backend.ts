@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { ClientMount, ClientSpec, MountBackend } from "./backend.ts";
 import { clientKey } from "./backend.ts";
-import { mountAt, type Mounter } from "../mount/mounter.ts";
+import { mountAt, type Mounter, readTable } from "../mount/mounter.ts";
+import type { MountTable } from "../mount/mountinfo.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import { KeyedQueue } from "../locks.ts";
 import { unavailable } from "../errors.ts";
@@ -304,14 +305,14 @@ export class ProcessBackend implements MountBackend {
     return "dead mount without supervisor removed";
   }
 
-  async list(): Promise<ClientMount[]> {
-    // One read of the mount table for all clients: publish and unstage call this.
-    const mounted = new Set((await this.opts.mounter.list()).map((e) => e.mountPoint));
+  async list(table?: MountTable): Promise<ClientMount[]> {
+    // One read of the mount table for all clients (or the caller's): publish and unstage call this.
+    const t = table ?? await readTable(this.opts.mounter);
     const out: ClientMount[] = [];
     try {
       for await (const e of Deno.readDir(join(this.opts.stateDir, "clients"))) {
         const mountPath = this.mountPathOf(e.name);
-        if (e.isDirectory && mounted.has(mountPath)) out.push({ key: e.name, mountPath });
+        if (e.isDirectory && t.at(mountPath)) out.push({ key: e.name, mountPath });
       }
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;

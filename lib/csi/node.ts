@@ -13,6 +13,7 @@ import { decodeVolumeId } from "../volume_id.ts";
 import { settingsFromSecrets } from "../juicefs/settings.ts";
 import { mountFlags } from "../juicefs/mount_options.ts";
 import {
+  checkedTargetKind,
   checkMountTarget,
   checkNameLengths,
   echo,
@@ -21,11 +22,10 @@ import {
   requiredPath,
   volumeSubdir,
 } from "./node_paths.ts";
-import { pathKind } from "../mount/paths.ts";
 import { clientKey, clientUseFrom, type MountBackend } from "../clients/backend.ts";
 import { mountPodSettings } from "../clients/pod_settings.ts";
-import { mountAt, type Mounter } from "../mount/mounter.ts";
-import { isJuiceFs, isReadOnly, type MountEntry } from "../mount/mountinfo.ts";
+import { mountAt, type Mounter, readTable } from "../mount/mounter.ts";
+import { isJuiceFs, isReadOnly, type MountEntry, type MountTable } from "../mount/mountinfo.ts";
 import type { KeyedLocks } from "../locks.ts";
 import type { ClientReleaser } from "../clients/releaser.ts";
 import { volumeStats } from "./volume_stats.ts";
@@ -59,8 +59,10 @@ export class NodeService {
     this.mounts = new NodeMounts(d.mounter, d.bindRecordsDir);
   }
 
-  private async clients() {
-    return await clientTable(this.d.mounter, await this.d.backend.list());
+  /** The node's clients; `table`: the mount table this call already read (else read once here). */
+  private async clients(table?: MountTable) {
+    const t = table ?? await readTable(this.d.mounter);
+    return clientTable(t, await this.d.backend.list(t));
   }
 
   NodeGetInfo(): Promise<NodeGetInfoResponse> {
@@ -82,8 +84,13 @@ export class NodeService {
    * The entry at `path` if it is healthy; a broken one of this volume (a dead JuiceFS bind of
    * `root`, or one this process made for `id`) is detached first. Anything else stays.
    */
-  private async healthyMountAt(path: string, id: string, root: string): Promise<MountEntry | undefined> {
-    const entry = await mountAt(this.d.mounter, path);
+  private async healthyMountAt(
+    path: string,
+    id: string,
+    root: string,
+    table?: MountTable,
+  ): Promise<MountEntry | undefined> {
+    const entry = table ? table.at(path) : await mountAt(this.d.mounter, path);
     if (!entry) return undefined;
     if ((await this.d.mounter.health(path)) !== "corrupted") return entry;
     const ours = isJuiceFs(entry) && (entry.root === root || this.mounts.boundTo(path, entry) === id);
@@ -164,8 +171,8 @@ export class NodeService {
     const id = required(req.volume_id, "volume_id");
     const staging = requiredPath(req.staging_target_path, "staging_target_path");
     await this.volumes.exclusive(id, `volume ${echo(id)}`, async () => {
-      if ((await pathKind(staging)) === "other") return; // a file is nothing we staged: leave it
-      await checkMountTarget(staging, "staging_target_path");
+      // A file is nothing we staged: leave it.
+      if ((await checkedTargetKind(staging, "staging_target_path")) === "other") return;
       const entry = await mountAt(this.d.mounter, staging);
       if (entry) {
         const health = await this.d.mounter.health(staging);
@@ -204,8 +211,11 @@ export class NodeService {
         this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
           await checkMountTarget(staging, "staging_target_path");
           await checkMountTarget(target, "target_path");
-          const staged = await mountAt(this.d.mounter, staging);
-          const clients = await this.clients();
+          // One read of the table for this call's lookups: the staging path is ours under the
+          // volume's lock and the target under its own, and what is bound is checked by fd.
+          const table = await readTable(this.d.mounter);
+          const staged = table.at(staging);
+          const clients = await this.clients(table);
           if (!staged || !isJuiceFs(staged) || clients.points.has(staging)) {
             throw failedPrecondition(
               `volume ${echo(id)} is not staged at ${echo(staging)}: NodeStageVolume first`,
@@ -225,7 +235,7 @@ export class NodeService {
             clients,
             broken: false,
           });
-          const current = await this.healthyMountAt(target, id, staged.root);
+          const current = await this.healthyMountAt(target, id, staged.root, table);
           if (current) {
             if (current.device === staged.device && current.root === staged.root) {
               if (isReadOnly(current) === readOnly) return {};
@@ -256,12 +266,13 @@ export class NodeService {
     const id = required(req.volume_id, "volume_id");
     const target = requiredPath(req.target_path, "target_path");
     await this.d.locks.withLock(`publish:${target}`, `target ${echo(target)}`, async () => {
-      if ((await pathKind(target)) === "other") return; // a file is nothing we published: leave it
-      await checkMountTarget(target, "target_path");
-      const clients = await this.clients();
+      // A file is nothing we published: leave it.
+      if ((await checkedTargetKind(target, "target_path")) === "other") return;
+      const table = await readTable(this.d.mounter);
+      const clients = await this.clients(table);
       // Stacked binds (a retried publish racing an unpublish) all come off, each checked.
       for (
-        let entry = await mountAt(this.d.mounter, target);
+        let entry = table.at(target);
         entry;
         entry = await mountAt(this.d.mounter, target)
       ) {

@@ -17,7 +17,7 @@ import { failedPrecondition } from "../errors.ts";
 import { openAbsolute, openBeneath, type PathFd, withPathFd } from "../fs/beneath.ts";
 import type { ClientMount } from "../clients/backend.ts";
 import type { Mounter } from "../mount/mounter.ts";
-import { isJuiceFs, type MountEntry } from "../mount/mountinfo.ts";
+import { isJuiceFs, type MountEntry, type MountTable } from "../mount/mountinfo.ts";
 import { decodeVolumeId } from "../volume_id.ts";
 import { echo } from "./node_paths.ts";
 import { logger } from "../log.ts";
@@ -38,11 +38,10 @@ export interface ClientTable {
   byDevice: Map<string, ClientMount>;
 }
 
-export async function clientTable(mounter: Mounter, clients: ClientMount[]): Promise<ClientTable> {
-  const entries = await mounter.list();
+export function clientTable(table: MountTable, clients: ClientMount[]): ClientTable {
   const byDevice = new Map<string, ClientMount>();
   for (const c of clients) {
-    const e = entries.findLast((x) => x.mountPoint === c.mountPath);
+    const e = table.at(c.mountPath);
     if (e && isJuiceFs(e)) byDevice.set(e.device, c);
   }
   return { points: new Set(clients.map((c) => c.mountPath)), byDevice };
@@ -72,7 +71,7 @@ export class NodeMounts {
   }): Promise<MountEntry> {
     const entry = await withPathFd(p.source(), (src) =>
       withPathFd(
-        openAbsolute(p.mountPoint, { field: p.field, create: { mode: MOUNT_DIR_MODE } }),
+        openAbsolute(p.mountPoint, { field: p.field, create: { mode: MOUNT_DIR_MODE }, withStat: true }),
         (dst) => this.mounter.bindFd(src, dst, p.readOnly ? { readOnly: true } : {}),
       ));
     if (entry.device !== p.want.device || entry.root !== p.want.root) {

@@ -1,7 +1,7 @@
 import { failedPrecondition, invalidArgument } from "../errors.ts";
 import { decodeVolumeId } from "../volume_id.ts";
 import { checkSubdir } from "../juicefs/subdir.ts";
-import { isLinkFree, pathKind } from "../mount/paths.ts";
+import { kindAndLinkFree, type PathKind, pathKind } from "../mount/paths.ts";
 import { logger } from "../log.ts";
 import { NAME_MAX } from "../fs/beneath.ts";
 
@@ -57,11 +57,22 @@ export function volumeSubdir(volumeId: string, context: Record<string, string>):
  * links: a link would carry the mount, and later the removal, somewhere else.
  */
 export async function checkMountTarget(path: string, field: string): Promise<void> {
-  const kind = await pathKind(path);
-  if (kind === "symlink" || !(await isLinkFree(path))) {
+  if ((await checkedTargetKind(path, field)) === "other") {
+    throw failedPrecondition(`${field} ${echo(path)} exists and is not a directory`);
+  }
+}
+
+/**
+ * checkMountTarget, except that a file (kind "other") is returned rather than refused: what
+ * an unstage or unpublish leaves alone. One worker message for both questions.
+ */
+export async function checkedTargetKind(path: string, field: string): Promise<PathKind> {
+  const { kind, linkFree } = await kindAndLinkFree(path);
+  if (kind === "other") return kind;
+  if (kind === "symlink" || !linkFree) {
     throw failedPrecondition(`${field} ${echo(path)} is or lies under a symbolic link`);
   }
-  if (kind === "other") throw failedPrecondition(`${field} ${echo(path)} exists and is not a directory`);
+  return kind;
 }
 
 /** Removes the (empty) directory the driver created; never a file, a link or a non-empty directory. */

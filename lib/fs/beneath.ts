@@ -22,11 +22,14 @@
  * NOT_FOUND with `opts.notDir: "not-found"`; anything else FAILED_PRECONDITION with errno in the
  * message; a call that does not answer (a stopped FUSE client) UNAVAILABLE.
  *
- * Every call runs on a worker with a timeout (lib/fs/syscalls.ts): none can hang the caller.
+ * Every call runs on a worker with a timeout (lib/fs/syscalls.ts): none can hang the caller. An
+ * open is one message: the worker runs the whole sequence (lib/fs/fs_sequences.ts).
  */
 import { type CodedError, failedPrecondition, invalidArgument, notFound } from "../errors.ts";
 import * as libc from "./libc_fs.ts";
 import { type CallOptions, fsCall } from "./syscalls.ts";
+import type { Reply } from "./fs_worker.ts";
+import { FD_STAT_FLAGS } from "./fs_sequences.ts";
 
 export interface FdStat {
   /** "major:minor", as in /proc/self/mountinfo. */
@@ -46,6 +49,11 @@ export interface PathFd {
   readonly path: string;
   /** `/proc/self/fd/N`: names exactly this directory to path-taking syscalls. */
   readonly procPath: string;
+  /**
+   * The stat taken when it was opened, if it was (openAbsoluteWithStat, `opts.withStat`). Its
+   * dev, ino and mount id are the fd's for good; mode and owners may have changed since.
+   */
+  readonly openedStat?: FdStat | undefined;
   stat(opts?: CallOptions): Promise<FdStat>;
   chmod(mode: number, opts?: CallOptions): Promise<void>;
   close(): void;
@@ -62,16 +70,11 @@ export interface OpenOptions extends CallOptions {
   notDir?: "failed-precondition" | "not-found";
   /** Refuse to cross into another mount below the start. */
   sameMount?: boolean;
+  /** Stat the directory in the same worker message (PathFd.openedStat). */
+  withStat?: boolean;
 }
 
 export const NAME_MAX = 255;
-// No O_NOFOLLOW: RESOLVE_NO_SYMLINKS already refuses a link as the last component, with
-// ELOOP; O_NOFOLLOW would open the link itself and O_DIRECTORY then fail as ENOTDIR, hiding
-// that a link was planted.
-const OPEN_FLAGS = libc.O_PATH | libc.O_DIRECTORY | libc.O_CLOEXEC;
-const RESOLVE = libc.RESOLVE_BENEATH | libc.RESOLVE_NO_SYMLINKS | libc.RESOLVE_NO_MAGICLINKS;
-/** openat2 answers EAGAIN when a rename raced the lookup; it is safe to try again. */
-const EAGAIN_RETRIES = 16;
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -105,13 +108,13 @@ class OpenedDir implements PathFd {
   private closed = false;
   readonly procPath: string;
 
-  constructor(readonly fd: number, readonly path: string) {
+  constructor(readonly fd: number, readonly path: string, readonly openedStat?: FdStat) {
     this.procPath = `/proc/self/fd/${fd}`;
   }
 
   async stat(opts: CallOptions = {}): Promise<FdStat> {
     // DONT_SYNC: dev, ino and mount id need no round trip to a FUSE client.
-    const r = await fsCall("statx", [this.fd, "", libc.AT_EMPTY_PATH | libc.AT_STATX_DONT_SYNC], {
+    const r = await fsCall("statx", [this.fd, "", FD_STAT_FLAGS], {
       what: `stat ${this.path}`,
       ...opts,
     });
@@ -140,74 +143,68 @@ function components(rel: string, path: string, opts: OpenOptions): string[] {
   return parts;
 }
 
-async function openat2(dirfd: number, rel: string, path: string, opts: OpenOptions) {
-  const resolve = RESOLVE | (opts.sameMount ? libc.RESOLVE_NO_XDEV : 0);
-  for (let i = 0;; i++) {
-    const r = await fsCall("openat2", [dirfd, rel, OPEN_FLAGS, resolve], { what: `open ${path}`, ...opts });
-    if (r.ret >= 0 || r.errno !== libc.EAGAIN || i >= EAGAIN_RETRIES) return r;
+/** The opened directory, with its stat when `withStat` asked for it in the same worker message. */
+async function openPath(
+  dirfd: number,
+  rel: string,
+  path: string,
+  opts: OpenOptions,
+  withStat: boolean,
+): Promise<{ dir: PathFd; stat?: FdStat }> {
+  const r = await fsCall(
+    "openPath",
+    [dirfd, rel, opts.sameMount ? 1 : 0, opts.create ? opts.create.mode : -1, withStat ? 1 : 0],
+    { what: `open ${path}`, ...opts },
+  );
+  if (r.ret < 0) {
+    const call = r.failed ?? "open";
+    throw errnoError(r.errno, path, call === "open" || call === "mkdir" ? opts : {}, call);
   }
+  return openedFrom(r, path);
 }
 
-/** Opens `rel` beneath `root` (see the file header). */
+/** The PathFd of a worker's reply that opened `path` (with its stat if the reply has one). */
+export function openedFrom(r: Reply, path: string): { dir: PathFd; stat?: FdStat } {
+  const stat = r.stat ? { ...r.stat, isDirectory: (r.stat.mode & S_IFMT) === S_IFDIR } : undefined;
+  return stat ? { dir: new OpenedDir(r.ret, path, stat), stat } : { dir: new OpenedDir(r.ret, path) };
+}
+
+/**
+ * Opens `rel` beneath `root` (see the file header): one message to the fs worker, which makes
+ * the calls (lib/fs/fs_sequences.ts).
+ */
 export async function openBeneath(root: PathFd, rel: string, opts: OpenOptions = {}): Promise<PathFd> {
   const path = rel ? `${root.path.replace(/\/$/, "")}/${rel.replace(/^\/+/, "")}` : root.path;
   const parts = components(rel, path, opts);
-  const whole = parts.length ? parts.join("/") : ".";
-  const r = await openat2(root.fd, whole, path, opts);
-  if (r.ret >= 0) return new OpenedDir(r.ret, path);
-  if (r.errno !== libc.ENOENT || !opts.create) throw errnoError(r.errno, path, opts);
-  return await createWalk(root, parts, path, opts, opts.create.mode);
-}
-
-/** One component at a time: open, else make and open, each beneath the one before. */
-async function createWalk(
-  root: PathFd,
-  parts: string[],
-  path: string,
-  opts: OpenOptions,
-  mode: number,
-): Promise<PathFd> {
-  let dir: PathFd = root;
-  try {
-    for (const part of parts) {
-      let r = await openat2(dir.fd, part, path, opts);
-      if (r.ret < 0 && r.errno === libc.ENOENT) {
-        const m = await fsCall("mkdirat", [dir.fd, part, mode], { what: `mkdir ${path}`, ...opts });
-        if (m.ret !== 0 && m.errno !== libc.EEXIST) throw errnoError(m.errno, path, opts, "mkdir");
-        r = await openat2(dir.fd, part, path, opts);
-        if (r.ret >= 0 && m.ret === 0) {
-          // Ours, just made: exactly the mode asked for, whatever the umask.
-          await new OpenedDir(r.ret, path).chmod(mode, opts).catch((e) => {
-            libc.close(r.ret);
-            throw e;
-          });
-        }
-      }
-      if (r.ret < 0) throw errnoError(r.errno, path, opts);
-      if (dir !== root) dir.close();
-      dir = new OpenedDir(r.ret, path);
-    }
-  } catch (e) {
-    if (dir !== root) dir.close();
-    throw e;
-  }
-  if (dir === root) throw new Error("unreachable: a create walk of no components");
-  return dir;
+  return (await openPath(root.fd, parts.length ? parts.join("/") : ".", path, opts, false)).dir;
 }
 
 /** Opens an absolute path from "/" (see the file header). */
 export async function openAbsolute(path: string, opts: OpenOptions = {}): Promise<PathFd> {
-  if (!path.startsWith("/")) throw invalidArgument(`${opts.field ?? "path"} ${echo(path)} is not absolute`);
-  const r = await fsCall("openat2", [libc.AT_FDCWD, "/", OPEN_FLAGS, 0], { what: "open /", ...opts });
-  if (r.ret < 0) throw errnoError(r.errno, "/", opts);
-  const root = new OpenedDir(r.ret, "/");
-  const rel = path.replace(/^\/+/, "");
-  if (!rel) return root;
-  try {
-    return await openBeneath(root, rel, opts);
-  } finally {
-    root.close();
+  return (await openAbsoluteStat(path, opts, opts.withStat ?? false)).dir;
+}
+
+/**
+ * openAbsolute and the fd's stat() in one worker message: what a check of the mount on top
+ * at a path needs (its mount id), at the cost of one call instead of three.
+ */
+export async function openAbsoluteWithStat(
+  path: string,
+  opts: OpenOptions = {},
+): Promise<{ dir: PathFd; stat: FdStat }> {
+  const { dir, stat } = await openAbsoluteStat(path, opts, true);
+  if (!stat) {
+    dir.close();
+    throw new Error(`unreachable: no stat of ${path}`);
   }
+  return { dir, stat };
+}
+
+async function openAbsoluteStat(path: string, opts: OpenOptions, withStat: boolean) {
+  if (!path.startsWith("/")) throw invalidArgument(`${opts.field ?? "path"} ${echo(path)} is not absolute`);
+  const rel = path.replace(/^\/+/, "");
+  const parts = components(rel, path, opts);
+  return await openPath(libc.AT_FDCWD, parts.join("/"), path, opts, withStat);
 }
 
 /** Opens, runs `fn` with the fd, closes. */

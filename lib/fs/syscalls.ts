@@ -50,7 +50,9 @@ class Lane {
     clearTimeout(p.timer);
     if (this.pending.size === 0) this.worker.unref();
     if (p.abandoned) {
-      if (p.op === "openat2" && r.ret >= 0) libc.close(r.ret);
+      if ((p.op === "openat2" || p.op === "openPath" || p.op === "mountThenOpen") && r.ret >= 0) {
+        libc.close(r.ret);
+      }
     } else p.resolve(r);
     if (this.retired && this.pending.size === 0) this.onIdleRetired(this);
   }

@@ -1,9 +1,16 @@
 import type { CommandRunner } from "../exec.ts";
 import { failedPrecondition } from "../errors.ts";
-import { openAbsolute, type PathFd } from "../fs/beneath.ts";
+import { errnoError, openAbsolute, openAbsoluteWithStat, openedFrom, type PathFd } from "../fs/beneath.ts";
 import { fsCall } from "../fs/syscalls.ts";
 import * as libc from "../fs/libc_fs.ts";
-import { findMount, findMountIn, type MountEntry, parseMountinfo } from "./mountinfo.ts";
+import {
+  findMount,
+  findMountByIdIn,
+  findMountIn,
+  type MountEntry,
+  MountTable,
+  parseMountinfo,
+} from "./mountinfo.ts";
 import { type ProbeHealth, type ProbeOptions, probeStat } from "./stat_probe.ts";
 
 /** "hung": the path's file system did not answer in time (a stopped or overloaded FUSE client). */
@@ -18,6 +25,8 @@ export interface Mounter {
   list(): Promise<MountEntry[]>;
   /** The topmost entry at `path`; a mounter that can find it faster than list() does. */
   mountAt?(path: string): Promise<MountEntry | undefined>;
+  /** One read of the table for several lookups; a mounter that can do better than list(). */
+  table?(): Promise<MountTable>;
   /**
    * Bind-mounts the directory open at `source` onto the one open at `target` (mount(2) on
    * their /proc/self/fd paths: exactly those directories, whatever their paths hold now) and
@@ -90,23 +99,35 @@ export class ExecMounter implements Mounter {
     return parseMountinfo(await Deno.readTextFile(this.mountinfoPath));
   }
 
+  /** One read of the table, parsed only if its caller needs every entry. */
+  async table(): Promise<MountTable> {
+    return MountTable.fromText(await Deno.readTextFile(this.mountinfoPath));
+  }
+
   /** The topmost entry at `path`, found in the table's text without parsing all of it (hot path). */
   async mountAt(path: string): Promise<MountEntry | undefined> {
     return findMountIn(await Deno.readTextFile(this.mountinfoPath), path);
   }
 
+  /** The entry with mount id `id`, found in the table's text without parsing all of it. */
+  private async mountById(id: number): Promise<MountEntry | undefined> {
+    return findMountByIdIn(await Deno.readTextFile(this.mountinfoPath), id);
+  }
+
   async bindFd(source: PathFd, target: PathFd, opts: BindOptions = {}): Promise<MountEntry> {
-    const before = (await target.stat()).mountId;
-    const r = await fsCall("mount", [source.procPath, target.procPath, "", libc.MS_BIND], {
+    const before = (target.openedStat ?? await target.stat()).mountId;
+    // The bind, then the new mount on top at the target's path reached (the old fd still names
+    // the directory underneath) and stat'ed, in one worker message; then checked to be the one
+    // just made.
+    const r = await fsCall("mountThenOpen", [source.procPath, target.procPath, libc.MS_BIND, target.path], {
       what: `bind ${source.path} on ${target.path}`,
     });
-    if (r.ret !== 0) throw mountError("bind mount on", target.path, r.errno);
-    // The new mount is on top at the target's path: reach it (the old fd still names the
-    // directory underneath) and make sure it is the one just made.
-    const top = await openAbsolute(target.path, { field: "target" });
+    if (r.ret < 0 && r.failed === "mount") throw mountError("bind mount on", target.path, r.errno);
+    if (r.ret < 0) throw errnoError(r.errno, target.path, { field: "target" }, r.failed ?? "open");
+    const { dir: top, stat } = openedFrom(r, target.path);
     try {
-      const id = (await top.stat()).mountId;
-      const entry = (await this.list()).find((e) => e.id === id);
+      const id = stat?.mountId ?? 0;
+      const entry = await this.mountById(id);
       if (!entry || id === before || entry.mountPoint !== target.path) {
         throw failedPrecondition(`the bind at ${target.path} could not be found again in the mount table`);
       }
@@ -124,7 +145,7 @@ export class ExecMounter implements Mounter {
           await fsCall("umount2", [top.procPath, libc.MNT_DETACH]).catch(() => {});
           throw mountError("remount read-only", target.path, ro.errno);
         }
-        return (await this.list()).find((e) => e.id === id) ?? entry;
+        return (await this.mountById(id)) ?? entry;
       }
       return entry;
     } finally {
@@ -133,9 +154,9 @@ export class ExecMounter implements Mounter {
   }
 
   async openMount(path: string, expected: MountEntry, field: string): Promise<PathFd> {
-    const fd = await openAbsolute(path, { field });
+    const { dir: fd, stat } = await openAbsoluteWithStat(path, { field });
     try {
-      const id = (await fd.stat()).mountId;
+      const id = stat.mountId;
       if (id !== expected.id) {
         throw failedPrecondition(
           `${field} ${path} no longer reaches the mount ${expected.id} that was checked (it reaches ${id})`,
@@ -149,9 +170,9 @@ export class ExecMounter implements Mounter {
   }
 
   async unmountChecked(path: string, expected: MountEntry, opts: { lazy?: boolean } = {}): Promise<void> {
-    const top = await openAbsolute(path, { field: "mount point" });
+    const { dir: top, stat } = await openAbsoluteWithStat(path, { field: "mount point" });
     try {
-      const id = (await top.stat()).mountId;
+      const id = stat.mountId;
       if (id !== expected.id) {
         throw failedPrecondition(
           `${path} no longer reaches the mount ${expected.id} that was checked (it reaches ${id}); nothing unmounted`,
@@ -198,4 +219,9 @@ export class ExecMounter implements Mounter {
 
 export async function mountAt(m: Mounter, path: string): Promise<MountEntry | undefined> {
   return m.mountAt ? await m.mountAt(path) : findMount(await m.list(), path);
+}
+
+/** One read of `m`'s mount table for the lookups of one call (lib/mount/mountinfo.ts MountTable). */
+export async function readTable(m: Mounter): Promise<MountTable> {
+  return m.table ? await m.table() : MountTable.fromEntries(await m.list());
 }

@@ -47,6 +47,17 @@ export function findMountIn(text: string, path: string): MountEntry | undefined 
   return found;
 }
 
+/** The entry with mount id `id`, straight from the table's text (the id opens its line). */
+export function findMountByIdIn(text: string, id: number): MountEntry | undefined {
+  const head = `${id} `;
+  const at = text.startsWith(head) ? 0 : text.indexOf(`\n${head}`);
+  if (at < 0) return undefined;
+  const start = at === 0 ? 0 : at + 1;
+  const end = text.indexOf("\n", start);
+  const e = parseLine(text.slice(start, end < 0 ? text.length : end));
+  return e?.id === id ? e : undefined;
+}
+
 function parseLine(line: string): MountEntry | undefined {
   if (!line.trim()) return undefined;
   const sep = line.indexOf(" - ");
@@ -67,6 +78,38 @@ function parseLine(line: string): MountEntry | undefined {
     source: unescape(source ?? ""),
     superOptions: (superOptions ?? "").split(","),
   };
+}
+
+/**
+ * One read of the mount table, for the lookups of one CSI call: a publish asked the table
+ * five times (the staging mount, the clients twice, the target), each read and search
+ * ~0.1-0.3 ms of the JS thread. Lookups search the text; the whole table is parsed only when
+ * asked for (entries()), once.
+ */
+export class MountTable {
+  private parsed: MountEntry[] | undefined;
+
+  private constructor(private text: string | undefined, entries?: MountEntry[]) {
+    this.parsed = entries;
+  }
+
+  static fromText(text: string): MountTable {
+    return new MountTable(text);
+  }
+
+  static fromEntries(entries: MountEntry[]): MountTable {
+    return new MountTable(undefined, entries);
+  }
+
+  /** The topmost entry mounted at `path`. */
+  at(path: string): MountEntry | undefined {
+    return this.text !== undefined ? findMountIn(this.text, path) : findMount(this.entries(), path);
+  }
+
+  entries(): MountEntry[] {
+    this.parsed ??= parseMountinfo(this.text ?? "");
+    return this.parsed;
+  }
 }
 
 /** The topmost entry mounted at `path` (later lines stack on earlier ones). */

@@ -1,5 +1,5 @@
 import { assertEquals } from "../testing/assert.ts";
-import { findMount, findMountIn, parseMountinfo } from "./mountinfo.ts";
+import { findMount, findMountByIdIn, findMountIn, parseMountinfo } from "./mountinfo.ts";
 
 const SAMPLE = [
   "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
@@ -41,4 +41,12 @@ Deno.test("findMountIn: the same entry as a full parse, for every kind of path",
   const all = parseMountinfo(text);
   for (const p of paths) assertEquals(findMountIn(text, p), findMount(all, p), p);
   assertEquals(findMountIn(text, "/var/lib/csi-jfs/clients/abc/mnt")?.device, "0:61");
+});
+
+Deno.test("findMountByIdIn: the entry of that id only, first line, middle and absent", () => {
+  const all = parseMountinfo(SAMPLE);
+  // 9 and 2 are prefixes of other ids and fields: only a whole leading id matches.
+  for (const id of [22, 90, 93, 9, 2, 1, 252]) {
+    assertEquals(findMountByIdIn(SAMPLE, id), all.find((e) => e.id === id), `id ${id}`);
+  }
 });

@@ -1,6 +1,6 @@
-import { dirname } from "node:path";
 import { fsCall } from "../fs/syscalls.ts";
 import * as libc from "../fs/libc_fs.ts";
+import type { Reply } from "../fs/fs_worker.ts";
 
 /**
  * What is at a path, asked on the fs worker (lib/fs/syscalls.ts) with a timeout, and without
@@ -20,6 +20,10 @@ export async function pathKind(path: string): Promise<PathKind> {
   const r = await fsCall("statx", [libc.AT_FDCWD, path, libc.AT_SYMLINK_NOFOLLOW | libc.AT_STATX_DONT_SYNC], {
     what: `stat ${path}`,
   });
+  return kindOf(r);
+}
+
+function kindOf(r: Reply): PathKind {
   if (r.ret === 0 && r.stat) {
     const type = r.stat.mode & S_IFMT;
     return type === S_IFLNK ? "symlink" : type === S_IFDIR ? "directory" : "other";
@@ -29,24 +33,19 @@ export async function pathKind(path: string): Promise<PathKind> {
   return "broken";
 }
 
+/** What is at `path` and whether its existing part is reached without a link: one worker message. */
+export async function kindAndLinkFree(path: string): Promise<{ kind: PathKind; linkFree: boolean }> {
+  const r = await fsCall("statLinks", [path], { what: `stat ${path}` });
+  return { kind: kindOf(r), linkFree: r.linkFree ?? true };
+}
+
 /**
  * Whether the existing part of `path` reaches its place without following a symbolic
  * link: a link anywhere along it could point a mount, a bind or a delete elsewhere.
  * (A check only: what acts on the path opens it with lib/fs/beneath.ts, which refuses links
- * at the moment it acts.)
+ * at the moment it acts.) The walk runs on the worker (lib/fs/fs_sequences.ts linkFree).
  */
 export async function isLinkFree(path: string): Promise<boolean> {
-  const resolve = libc.RESOLVE_NO_SYMLINKS | libc.RESOLVE_NO_MAGICLINKS;
-  for (let p = path; p !== "/" && p !== "."; p = dirname(p)) {
-    const r = await fsCall("openat2", [libc.AT_FDCWD, p, libc.O_PATH | libc.O_CLOEXEC, resolve], {
-      what: `open ${p}`,
-    });
-    if (r.ret >= 0) {
-      libc.close(r.ret);
-      return true;
-    }
-    if (r.errno === libc.ELOOP) return false;
-    if (r.errno !== libc.ENOENT) return true; // a file on the way, a dead mount: nothing resolves behind it
-  }
-  return true;
+  const r = await fsCall("statLinks", [path], { what: `open ${path}` });
+  return r.linkFree ?? true;
 }
