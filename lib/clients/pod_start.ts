@@ -4,7 +4,8 @@ import { logger } from "../log.ts";
 import type { V1Pod } from "../kube/kube.ts";
 import { isAlreadyExists } from "../kube/kube_errors.ts";
 import { buildSettingsSecret, CONTAINER } from "./pod_spec.ts";
-import { diagnosePod, type LogSummary, summarizeLog } from "./pod_status.ts";
+import { diagnosePod } from "./pod_status.ts";
+import { type LogSummary, summarizeLog } from "./supervisor_log.ts";
 import type { PodBackend, PodClient } from "./pod_backend.ts";
 
 const log = logger("pod-start");

@@ -6,7 +6,6 @@
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import { redact } from "../redact.ts";
 import { CONTAINER } from "./pod_spec.ts";
-import { isUnreachableMeta } from "../juicefs/start_errors.ts";
 
 /** Waiting reasons that do not go away by waiting: fail the stage now. */
 const STUCK = new Set([
@@ -80,41 +79,4 @@ export function diagnosePod(pod: V1Pod | undefined, configErrorIsStuck: boolean)
     }
   }
   return { state: redact(parts.join(", ")), stuck, running };
-}
-
-/** The supervisor's line for a juicefs process that ended (lib/supervisor/supervisor.ts). */
-const CLIENT_EXITED = /juicefs client \d+ exited/;
-
-/** "2026-… [INF] csi-jfs·supervisor: juicefs: ERROR: …" → "juicefs: ERROR: …" (or a JSON line's message). */
-function stripLogPrefix(line: string): string {
-  if (line.startsWith("{")) {
-    try {
-      return String((JSON.parse(line) as { message?: unknown }).message ?? line);
-    } catch { /* not JSON after all */ }
-  }
-  const m = /^(?:\S+ ){1,3}\[[A-Z]{3}\] [^:]+: (.*)$/.exec(line);
-  return m?.[1] ?? line;
-}
-
-export interface LogSummary {
-  /** How many times juicefs exited in these lines (a client that cannot mount). */
-  clientExits: number;
-  /** juicefs says it cannot reach or log in to its metadata engine: waiting will not help. */
-  unreachableMeta: boolean;
-  /** juicefs's own error lines first (they say what is wrong), newest last, redacted. */
-  tail: string;
-}
-
-export function summarizeLog(text: string, maxLines = 3): LogSummary {
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
-  const own = lines.filter((l) => /juicefs: .*(error|fatal|fail|invalid|unknown|refused|timeout)/i.test(l));
-  const any = lines.filter((l) => /error|fatal|fail|warn/i.test(l));
-  const picked = [...new Set((own.length ? own : any).map(stripLogPrefix))].slice(-maxLines).map((l) =>
-    clip(l, 300)
-  );
-  return {
-    clientExits: lines.filter((l) => CLIENT_EXITED.test(l)).length,
-    unreachableMeta: lines.some(isUnreachableMeta),
-    tail: redact(picked.join(" | ")),
-  };
 }

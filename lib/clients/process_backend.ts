@@ -6,27 +6,13 @@ import type { MountTable } from "../mount/mountinfo.ts";
 import { isJuiceFs } from "../mount/mountinfo.ts";
 import { KeyedQueue } from "../locks.ts";
 import { unavailable } from "../errors.ts";
-import { pinSecrets, redact, unpinSecrets } from "../redact.ts";
+import { pinSecrets, unpinSecrets } from "../redact.ts";
 import { logger } from "../log.ts";
 import { writeSettingsFile } from "../supervisor/settings_file.ts";
 import { type ProcessTable, SystemProcessTable } from "./process_table.ts";
-import { isUnreachableMeta } from "../juicefs/start_errors.ts";
+import { summarizeLog } from "./supervisor_log.ts";
 
 const log = logger("process-backend");
-
-/** The supervisor's line for a juicefs process that ended (lib/supervisor/supervisor.ts run()). */
-const CLIENT_EXITED = /juicefs client \d+ exited/;
-
-/** "2026-… [INF] csi-jfs·supervisor: juicefs: ERROR: …" -> "juicefs: ERROR: …" (or the JSON msg). */
-function stripLogPrefix(line: string): string {
-  if (line.startsWith("{")) {
-    try {
-      return String((JSON.parse(line) as { message?: unknown }).message ?? line);
-    } catch { /* not JSON after all */ }
-  }
-  const m = /^\S+ \S+ \S+ \[[A-Z]{3}\] [^:]+: (.*)$/.exec(line);
-  return m?.[1] ?? line;
-}
 
 export interface ProcessBackendOptions {
   /** Clients live under `<stateDir>/clients/<key>/` (mount point, pid file, log). */
@@ -197,12 +183,11 @@ export class ProcessBackend implements MountBackend {
       if (!(await this.processes.isAlive(pid))) {
         return { live: await this.isLive(key), why: " (its supervisor exited)", logFrom };
       }
-      const lines = await this.logLinesFrom(key, logFrom);
-      const exits = lines.filter((l) => CLIENT_EXITED.test(l)).length;
-      if (exits >= this.maxStartFailures) {
-        return { live: false, why: ` (juicefs exited ${exits} times without mounting)`, logFrom };
+      const said = summarizeLog(await this.logLinesFrom(key, logFrom));
+      if (said.clientExits >= this.maxStartFailures) {
+        return { live: false, why: ` (juicefs exited ${said.clientExits} times without mounting)`, logFrom };
       }
-      if (lines.some(isUnreachableMeta)) {
+      if (said.unreachableMeta) {
         return { live: false, why: " (juicefs cannot reach its metadata engine)", logFrom };
       }
       await new Promise((r) => setTimeout(r, 150));
@@ -212,12 +197,9 @@ export class ProcessBackend implements MountBackend {
 
   /** The errors juicefs and the supervisor logged since `from`, newest last, redacted. */
   private async logTail(key: string, from = 0): Promise<string> {
-    const lines = await this.logLinesFrom(key, from);
     // juicefs's own words first: they say what is wrong; the supervisor's only that it exited.
-    const own = lines.filter((l) => /juicefs: .*(error|fatal|fail|invalid|unknown)/i.test(l));
-    const any = lines.filter((l) => /error|fatal|fail|warn/i.test(l));
-    const picked = [...new Set((own.length ? own : any).map(stripLogPrefix))].slice(-3);
-    return redact(picked.join(" | ") || "no error logged (see the supervisor log)");
+    return summarizeLog(await this.logLinesFrom(key, from)).tail ||
+      "no error logged (see the supervisor log)";
   }
 
   private async stopSupervisor(key: string, pid: number): Promise<void> {
