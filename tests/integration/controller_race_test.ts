@@ -7,71 +7,12 @@
 import { dirname } from "node:path";
 import { AT_FDCWD, RENAME_EXCHANGE, renameat2 } from "../../lib/fs/libc_fs.ts";
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, CallError, type Driver, mountCap, mountsUnder, startDriver } from "../support/driver.ts";
-
-/** The code name of a call's outcome, and the message of a failure. */
-async function codeOfCall(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "OK";
-  } catch (e) {
-    if (e instanceof CallError) {
-      return `${e.code}${e.code === "UNAVAILABLE" || e.code === "INTERNAL" ? `: ${e.details}` : ""}`;
-    }
-    throw e;
-  }
-}
+import { call, type Driver, mountCap, mountsUnder, startDriver } from "../support/driver.ts";
+import { codeOf, startRacer } from "./race_support.ts";
 
 const CREATES = Number(Deno.env.get("RACE_CREATES") ?? 300);
 const DELETES = Number(Deno.env.get("RACE_DELETES") ?? 150);
 const EXPANDS = Number(Deno.env.get("RACE_EXPANDS") ?? 150);
-const DENO = Deno.execPath();
-const RACER = new URL("./swap_racer.ts", import.meta.url).pathname;
-
-interface Racer {
-  swap(a: string, b: string): Promise<void>;
-  /** Pauses the racer; resolves with its swap count once it has stopped swapping. */
-  pause(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-function startRacer(): Racer {
-  const proc = new Deno.Command(DENO, {
-    args: ["run", "-A", "--quiet", RACER],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const w = proc.stdin.getWriter();
-  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  const readLine = async (): Promise<string> => {
-    for (;;) {
-      const nl = pending.indexOf("\n");
-      if (nl >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        return line;
-      }
-      const { value, done } = await lines.read();
-      if (done) throw new Error("the racer ended");
-      pending += value;
-    }
-  };
-  const enc = new TextEncoder();
-  return {
-    swap: (a, b) => w.write(enc.encode(`${a}\t${b}\n`)),
-    async pause() {
-      await w.write(enc.encode("\ncount\n"));
-      return Number(await readLine());
-    },
-    async stop() {
-      await w.close();
-      await readLine().catch(() => "");
-      await proc.status;
-    },
-  };
-}
 
 /** A host directory the links point at, and a check that it is exactly as made. */
 async function hostDir(d: Driver) {
@@ -133,7 +74,7 @@ Deno.test({
         const name = `rc-${i}`;
         await Deno.symlink(host.dir, `${root}/${name}.lnk`);
         await racer.swap(`${root}/${name}`, `${root}/${name}.lnk`);
-        const code = await codeOfCall(create(d, name));
+        const code = await codeOf(create(d, name));
         swaps += await racer.pause();
         tally(outcomes, code);
         assert(["OK", "FAILED_PRECONDITION", "ALREADY_EXISTS"].includes(code), `attempt ${i}: ${code}`);
@@ -171,7 +112,7 @@ Deno.test({
         // The parent swapped: `rd-i/vol` then names the host directory's `vol`.
         await racer.swap(`${root}/${parent}`, `${root}/${parent}.lnk`);
         const del = () =>
-          codeOfCall(call(d.controller, "DeleteVolume", { volume_id: volume.volume_id, secrets: d.secrets }));
+          codeOf(call(d.controller, "DeleteVolume", { volume_id: volume.volume_id, secrets: d.secrets }));
         const code = await del();
         swaps += await racer.pause();
         tally(outcomes, `${policy} ${code}`);
@@ -209,7 +150,7 @@ Deno.test({
       let swaps = 0;
       for (let i = 0; i < EXPANDS; i++) {
         await racer.swap(`${root}/rx`, `${root}/rx.lnk`);
-        const code = await codeOfCall(call(d.controller, "ControllerExpandVolume", {
+        const code = await codeOf(call(d.controller, "ControllerExpandVolume", {
           volume_id: volume.volume_id,
           capacity_range: { required_bytes: String((i + 2) * (1 << 30)) },
           secrets: d.secrets,

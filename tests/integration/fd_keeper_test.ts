@@ -15,6 +15,8 @@ import { CACHE, JUICEFS, ROOT } from "../support/driver.ts";
 import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
 import { writeSettingsFile } from "../../lib/supervisor/settings_file.ts";
 import { settingsFromSecrets } from "../../lib/juicefs/settings.ts";
+import { juicefsPids, kill } from "../support/processes.ts";
+import { eventually } from "../support/eventually.ts";
 
 function ignoreReason(): string | null {
   try {
@@ -68,48 +70,6 @@ function mounts() {
 
 function mountAt(path: string) {
   return mounts().findLast((m) => m.mountPoint === path);
-}
-
-/** pids of `juicefs mount ... <mnt>` (juicefs rewrites its argv: split on NUL and space). */
-function juicefsPids(mnt: string): number[] {
-  const pids: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split(/[\0 ]/);
-      const state = Deno.readTextFileSync(`/proc/${e.name}/stat`).replace(/^.*\) /, "")[0];
-      if (state === "Z") continue;
-      if ((argv[0] ?? "").endsWith("juicefs") && argv.includes("mount") && argv.includes(mnt)) {
-        pids.push(Number(e.name));
-      }
-    } catch { /* exited meanwhile */ }
-  }
-  return pids;
-}
-
-function kill(pid: number, sig: Deno.Signal): void {
-  try {
-    Deno.kill(pid, sig);
-  } catch { /* gone */ }
-}
-
-async function eventually<T>(
-  what: string,
-  ms: number,
-  probe: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${last ?? ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Resolves with the exit code, or null if the process is still running after `ms`. */

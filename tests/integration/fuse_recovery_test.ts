@@ -8,6 +8,8 @@
 // because while no juicefs serves the held connection, requests block instead of failing.
 import nodeAssert from "node:assert/strict";
 import { type FuseFdHolder, startFuseFdHolder } from "../../lib/supervisor/fuse_fd_holder.ts";
+import { juicefsPids } from "../support/processes.ts";
+import { eventually } from "../support/eventually.ts";
 
 const CACHE = Deno.env.get("CSI_JFS_CACHE") ?? "/var/cache/csi-jfs";
 const JUICEFS = `${CACHE}/bin/juicefs`;
@@ -81,46 +83,6 @@ function mountinfo(): MountEntry[] {
 
 function mountAt(path: string): MountEntry | undefined {
   return mountinfo().findLast((m) => m.mountPoint === path);
-}
-
-/**
- * pids of `juicefs mount ... <mnt> ...` processes (the juicefs supervisor and its child).
- * juicefs rewrites its argv in place (to hide passwords): /proc/PID/cmdline then holds all
- * arguments joined by spaces, so split on both.
- */
-function juicefsPids(mnt: string): number[] {
-  const pids: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split(/[\0 ]/);
-      const state = Deno.readTextFileSync(`/proc/${e.name}/stat`).replace(/^.*\) /, "")[0];
-      if (state === "Z") continue;
-      if ((argv[0] ?? "").endsWith("juicefs") && argv.includes("mount") && argv.includes(mnt)) {
-        pids.push(Number(e.name));
-      }
-    } catch { /* exited meanwhile */ }
-  }
-  return pids;
-}
-
-async function eventually<T>(
-  what: string,
-  ms: number,
-  probe: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${last ?? ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** Starts `juicefs mount` in the foreground (its own supervisor + child), logging to a file. */

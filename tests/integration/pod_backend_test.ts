@@ -20,6 +20,8 @@ import { ExecMounter } from "../../lib/mount/mounter.ts";
 import { clientKey, type ClientSpec } from "../../lib/clients/backend.ts";
 import { mountPodSettings } from "../../lib/clients/pod_settings.ts";
 import { CONTAINER } from "../../lib/clients/pod_spec.ts";
+import { juicefsPids } from "../support/processes.ts";
+import { eventually } from "../support/eventually.ts";
 
 function ignoreReason(): string | null {
   try {
@@ -66,42 +68,6 @@ async function mustRun(cmd: string, args: string[], timeoutMs = 30_000): Promise
 }
 
 const mounts = () => parseMountinfo(Deno.readTextFileSync("/proc/self/mountinfo"));
-
-function juicefsPids(mnt: string): number[] {
-  const pids: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split(/[\0 ]/);
-      const state = Deno.readTextFileSync(`/proc/${e.name}/stat`).replace(/^.*\) /, "")[0];
-      if (
-        state !== "Z" && (argv[0] ?? "").endsWith("juicefs") && argv.includes("mount") && argv.includes(mnt)
-      ) {
-        pids.push(Number(e.name));
-      }
-    } catch { /* exited meanwhile */ }
-  }
-  return pids;
-}
-
-async function eventually<T>(
-  what: string,
-  ms: number,
-  probe: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${last ?? ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The kubelet stand-in: a pod is a supervisor process; its log is the pod log. */
 class ProcessKubelet {

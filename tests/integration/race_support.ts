@@ -1,6 +1,6 @@
-// Helpers of the racing tests (stage_race_test.ts, publish_race_test.ts).
+// Helpers of the racing tests (stage, publish, controller and snapshot races).
 import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
-import { ROOT } from "../support/driver.ts";
+import { CallError, ROOT } from "../support/driver.ts";
 
 /** The mount on top at `path`, from this process's mount table. */
 export function mountEntry(path: string) {
@@ -39,4 +39,63 @@ export function nodePluginFds(dir: string): number {
     }
   }
   throw new Error("no node plugin process found");
+}
+
+/** The code name of a call's outcome, and the message of a failure. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "OK";
+  } catch (e) {
+    if (e instanceof CallError) {
+      return `${e.code}${e.code === "UNAVAILABLE" || e.code === "INTERNAL" ? `: ${e.details}` : ""}`;
+    }
+    throw e;
+  }
+}
+
+/** The long-lived tenant racer of swap_racer.ts, driven line by line (the pair to swap can change). */
+export interface Racer {
+  swap(a: string, b: string): Promise<void>;
+  /** Pauses the racer; resolves with its swap count once it has stopped swapping. */
+  pause(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function startRacer(): Racer {
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", `${ROOT}/tests/integration/swap_racer.ts`],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const w = proc.stdin.getWriter();
+  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  const readLine = async (): Promise<string> => {
+    for (;;) {
+      const nl = pending.indexOf("\n");
+      if (nl >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        return line;
+      }
+      const { value, done } = await lines.read();
+      if (done) throw new Error("the racer ended");
+      pending += value;
+    }
+  };
+  const enc = new TextEncoder();
+  return {
+    swap: (a, b) => w.write(enc.encode(`${a}\t${b}\n`)),
+    async pause() {
+      await w.write(enc.encode("\ncount\n"));
+      return Number(await readLine());
+    },
+    async stop() {
+      await w.close();
+      await readLine().catch(() => "");
+      await proc.status;
+    },
+  };
 }

@@ -8,63 +8,12 @@
 import { dirname } from "node:path";
 import { AT_FDCWD, RENAME_EXCHANGE, renameat2 } from "../../lib/fs/libc_fs.ts";
 import { assert, assertEquals } from "../../lib/testing/assert.ts";
-import { call, CallError, type Driver, mountCap, startDriver } from "../support/driver.ts";
+import { call, type Driver, mountCap, startDriver } from "../support/driver.ts";
 import { fsRoot } from "../hostile/support.ts";
+import { codeOf, startRacer } from "./race_support.ts";
 
 const SNAPSHOTS = Number(Deno.env.get("RACE_SNAPSHOTS") ?? 200);
 const RESTORES = Number(Deno.env.get("RACE_RESTORES") ?? 100);
-const RACER = new URL("./swap_racer.ts", import.meta.url).pathname;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "OK";
-  } catch (e) {
-    if (e instanceof CallError) {
-      return e.code === "UNAVAILABLE" || e.code === "INTERNAL" ? `${e.code}: ${e.details}` : e.code;
-    }
-    throw e;
-  }
-}
-
-/** The swap racer of swap_racer.ts, driven line by line. */
-function startRacer() {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", RACER],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const w = proc.stdin.getWriter();
-  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  const readLine = async (): Promise<string> => {
-    for (;;) {
-      const nl = pending.indexOf("\n");
-      if (nl >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        return line;
-      }
-      const { value, done } = await lines.read();
-      if (done) throw new Error("the racer ended");
-      pending += value;
-    }
-  };
-  const enc = new TextEncoder();
-  return {
-    swap: (a: string, b: string) => w.write(enc.encode(`${a}\t${b}\n`)),
-    async pause(): Promise<number> {
-      await w.write(enc.encode("\ncount\n"));
-      return Number(await readLine());
-    },
-    async stop() {
-      await w.close();
-      await readLine().catch(() => "");
-      await proc.status;
-    },
-  };
-}
 
 async function hostDir(d: Driver) {
   const dir = `${dirname(d.dir)}/csi-jfs-race-host-${crypto.randomUUID().slice(0, 8)}`;
