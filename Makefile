@@ -47,11 +47,12 @@ helm-template:
 unit: deno
 	$(DENO) test --quiet -A lib/ modes/ bench/
 
+# Not --quiet: it would swallow what the tests print (race attempts and outcomes, outages, RSS).
 integration: tools
-	$(DENO) test --quiet -A tests/integration/
+	$(DENO) test -A tests/integration/
 
 hostile: tools
-	$(DENO) test --quiet -A tests/hostile/
+	$(DENO) test -A tests/hostile/
 
 sanity: tools
 	@tests/sanity/run.sh
