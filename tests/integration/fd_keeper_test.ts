@@ -15,7 +15,7 @@ import { CACHE, JUICEFS, ROOT } from "../support/driver.ts";
 import { parseMountinfo } from "../../lib/mount/mountinfo.ts";
 import { writeSettingsFile } from "../../lib/supervisor/settings_file.ts";
 import { settingsFromSecrets } from "../../lib/juicefs/settings.ts";
-import { juicefsPids, kill } from "../support/processes.ts";
+import { juicefsPids, kill, mustRun, type Run, run } from "../support/processes.ts";
 import { eventually } from "../support/eventually.ts";
 
 function ignoreReason(): string | null {
@@ -33,36 +33,6 @@ if (ignore !== null) console.warn(`fd_keeper_test ignored: ${ignore}`);
 
 const DENO = Deno.env.get("DENO") ?? `${CACHE}/bin/deno`;
 const KEY = "fs-k1";
-
-interface Run {
-  code: number | null;
-  out: string;
-}
-
-/** Runs a command to completion, SIGKILLing it after `timeoutMs` (code is then null). */
-async function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
-  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
-  try {
-    const { code, stdout, stderr } = await child.output();
-    const dec = new TextDecoder();
-    return { code: timedOut ? null : code, out: dec.decode(stdout) + dec.decode(stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function mustRun(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code ?? "timeout"}\n${r.out}`);
-  return r.out;
-}
 
 function mounts() {
   return parseMountinfo(Deno.readTextFileSync("/proc/self/mountinfo"));

@@ -8,7 +8,7 @@
 // because while no juicefs serves the held connection, requests block instead of failing.
 import nodeAssert from "node:assert/strict";
 import { type FuseFdHolder, startFuseFdHolder } from "../../lib/supervisor/fuse_fd_holder.ts";
-import { juicefsPids } from "../support/processes.ts";
+import { juicefsPids, mustRun, run } from "../support/processes.ts";
 import { eventually } from "../support/eventually.ts";
 
 const CACHE = Deno.env.get("CSI_JFS_CACHE") ?? "/var/cache/csi-jfs";
@@ -26,36 +26,6 @@ function ignoreReason(): string | null {
 }
 const ignore = ignoreReason();
 if (ignore !== null) console.warn(`fuse_recovery_test ignored: ${ignore}`);
-
-interface Run {
-  code: number | null;
-  out: string;
-}
-
-/** Runs a command to completion, SIGKILLing it after `timeoutMs` (code is then null). */
-async function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
-  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
-  try {
-    const { code, stdout, stderr } = await child.output();
-    const dec = new TextDecoder();
-    return { code: timedOut ? null : code, out: dec.decode(stdout) + dec.decode(stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function mustRun(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
-  const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code ?? "timeout"}\n${r.out}`);
-  return r.out;
-}
 
 interface MountEntry {
   id: string;

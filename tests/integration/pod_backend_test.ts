@@ -20,7 +20,7 @@ import { ExecMounter } from "../../lib/mount/mounter.ts";
 import { clientKey, type ClientSpec } from "../../lib/clients/backend.ts";
 import { mountPodSettings } from "../../lib/clients/pod_settings.ts";
 import { CONTAINER } from "../../lib/clients/pod_spec.ts";
-import { juicefsPids } from "../support/processes.ts";
+import { juicefsPids, mustRun, run } from "../support/processes.ts";
 import { eventually } from "../support/eventually.ts";
 
 function ignoreReason(): string | null {
@@ -38,34 +38,6 @@ if (ignore !== null) console.warn(`pod_backend_test ignored: ${ignore}`);
 void CACHE;
 
 const NS = "csi-jfs";
-
-async function run(
-  cmd: string,
-  args: string[],
-  timeoutMs = 30_000,
-): Promise<{ code: number | null; out: string }> {
-  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }, timeoutMs);
-  try {
-    const { code, stdout, stderr } = await child.output();
-    const dec = new TextDecoder();
-    return { code: timedOut ? null : code, out: dec.decode(stdout) + dec.decode(stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function mustRun(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code ?? "timeout"}\n${r.out}`);
-  return r.out;
-}
 
 const mounts = () => parseMountinfo(Deno.readTextFileSync("/proc/self/mountinfo"));
 

@@ -25,3 +25,33 @@ export function kill(pid: number, sig: Deno.Signal): void {
     Deno.kill(pid, sig);
   } catch { /* gone */ }
 }
+
+/** What a command printed (stdout then stderr); `code` is null when it was killed for its time. */
+export interface Run {
+  code: number | null;
+  out: string;
+}
+
+/** Runs a command to completion, SIGKILLing it after `timeoutMs` (code is then null). */
+export async function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
+  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill(child.pid, "SIGKILL");
+  }, timeoutMs);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const dec = new TextDecoder();
+    return { code: timedOut ? null : code, out: dec.decode(stdout) + dec.decode(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** run(), and an error with the output unless the command exited 0. */
+export async function mustRun(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
+  const r = await run(cmd, args, timeoutMs);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code ?? "timeout"}\n${r.out}`);
+  return r.out;
+}
